@@ -1,0 +1,592 @@
+//! The denial taxonomy: one table from which every rendering of a denial is made.
+//!
+//! A [`Denial`] is what the [`Guard`](crate::Guard) returns when a request may not proceed. Its
+//! [`DenialCode`] decides, through a single table, the HTTP status, the RFC 6750 / RFC 9470
+//! `error` value of the `WWW-Authenticate` challenge (or that there is no challenge), the JSON-RPC
+//! error code used by the in-band mode, the stable label used in logs and metrics, and what a
+//! compliant client should do next ([`ClientAction`]).
+//!
+//! | code | status | challenge `error` | client does |
+//! |---|---|---|---|
+//! | `missing_token` | 401 | *(none)*, `scope` = initial scopes | authenticate |
+//! | `invalid_request` | 400 | `invalid_request` | fix the request |
+//! | `invalid_token` | 401 | `invalid_token` | refresh or re-authenticate |
+//! | `invalid_audience` | 401 | `invalid_token` | re-authenticate for this resource |
+//! | `token_revoked` | 401 | `invalid_token` | re-authenticate |
+//! | `scope_insufficient` | 403 | `insufficient_scope`, `scope` = granted ∪ required | re-consent |
+//! | `step_up_required` | 401 | `insufficient_user_authentication`, `acr_values`, `max_age` | step-up login |
+//! | `policy_denied` | 403 | *(no challenge)* | report, no retry |
+//! | `quota_exceeded` | 429 | *(no challenge)*, `Retry-After` | back off |
+//! | `authorization_unavailable` | 503 | *(no challenge)*, `Retry-After` | retry later, keep the token |
+//! | `session_mismatch` | 404 | *(no challenge)* | start a new session |
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+
+/// Why a request was refused. Each code maps to exactly one row of the denial table.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DenialCode {
+    /// No credentials, or credentials of a scheme other than `Bearer`.
+    MissingToken,
+    /// The request itself is malformed: two credentials, a token in the query string, bad
+    /// `Authorization` syntax, an MCP body or header that cannot be trusted.
+    InvalidRequest,
+    /// Signature, expiry, issuer, type, algorithm or format of the token is wrong.
+    InvalidToken,
+    /// The token is valid but was issued for another resource.
+    InvalidAudience,
+    /// The authorization server says the token is no longer active.
+    TokenRevoked,
+    /// The token lacks scopes the operation needs; more consent would fix it.
+    ScopeInsufficient,
+    /// The login behind the token is not strong or recent enough (RFC 9470).
+    StepUpRequired,
+    /// A policy refuses the call; no new token would change that.
+    PolicyDenied,
+    /// A rate or quota limit was hit.
+    QuotaExceeded,
+    /// The authorization server (JWKS, introspection, policy source) could not be reached.
+    AuthorizationUnavailable,
+    /// The MCP session belongs to another principal.
+    SessionMismatch,
+}
+
+/// What a compliant client does next after a denial.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientAction {
+    /// Discover the authorization server and obtain a first token.
+    Authenticate,
+    /// The request is broken; re-authorizing will not help.
+    FixRequest,
+    /// Refresh the token if possible, otherwise authorize again; retry once.
+    Reauthenticate,
+    /// Authorize again with the right `resource`; never reuse the token.
+    ReauthenticateForResource,
+    /// Authorize again asking for the challenged scopes (with those already granted).
+    RequestScopes,
+    /// A new authorization request with `acr_values` / `max_age`; a refresh cannot satisfy it.
+    StepUp,
+    /// Show the refusal to the user or model; do not retry.
+    Report,
+    /// Wait for `Retry-After`, then retry with the same token.
+    RetryLater,
+    /// Start a new MCP session.
+    NewSession,
+}
+
+/// One row of the denial table.
+struct Row {
+    label: &'static str,
+    status: u16,
+    /// `Some(error)` for a challenge with that error, `Some("")` for a challenge without `error`,
+    /// `None` for no `WWW-Authenticate` header at all.
+    challenge: Option<&'static str>,
+    jsonrpc_code: i64,
+    action: ClientAction,
+    default_description: &'static str,
+}
+
+/// The table. Everything about a code is read from here.
+const fn row(code: DenialCode) -> &'static Row {
+    use DenialCode::*;
+    match code {
+        MissingToken => &Row {
+            label: "missing_token",
+            status: 401,
+            challenge: Some(""),
+            jsonrpc_code: -31001,
+            action: ClientAction::Authenticate,
+            default_description: "an access token is required",
+        },
+        InvalidRequest => &Row {
+            label: "invalid_request",
+            status: 400,
+            challenge: Some("invalid_request"),
+            jsonrpc_code: -31002,
+            action: ClientAction::FixRequest,
+            default_description: "the request is malformed",
+        },
+        InvalidToken => &Row {
+            label: "invalid_token",
+            status: 401,
+            challenge: Some("invalid_token"),
+            jsonrpc_code: -31003,
+            action: ClientAction::Reauthenticate,
+            default_description: "the access token is invalid",
+        },
+        InvalidAudience => &Row {
+            label: "invalid_audience",
+            status: 401,
+            challenge: Some("invalid_token"),
+            jsonrpc_code: -31004,
+            action: ClientAction::ReauthenticateForResource,
+            default_description: "the access token was issued for another resource",
+        },
+        TokenRevoked => &Row {
+            label: "token_revoked",
+            status: 401,
+            challenge: Some("invalid_token"),
+            jsonrpc_code: -31005,
+            action: ClientAction::Reauthenticate,
+            default_description: "the access token is not active",
+        },
+        ScopeInsufficient => &Row {
+            label: "scope_insufficient",
+            status: 403,
+            challenge: Some("insufficient_scope"),
+            jsonrpc_code: -31006,
+            action: ClientAction::RequestScopes,
+            default_description: "the access token lacks required scopes",
+        },
+        StepUpRequired => &Row {
+            label: "step_up_required",
+            status: 401,
+            challenge: Some("insufficient_user_authentication"),
+            jsonrpc_code: -31007,
+            action: ClientAction::StepUp,
+            default_description: "a stronger or more recent authentication is required",
+        },
+        PolicyDenied => &Row {
+            label: "policy_denied",
+            status: 403,
+            challenge: None,
+            jsonrpc_code: -31008,
+            action: ClientAction::Report,
+            default_description: "the request is not allowed by policy",
+        },
+        QuotaExceeded => &Row {
+            label: "quota_exceeded",
+            status: 429,
+            challenge: None,
+            jsonrpc_code: -31009,
+            action: ClientAction::RetryLater,
+            default_description: "the quota for this operation is exhausted",
+        },
+        AuthorizationUnavailable => &Row {
+            label: "authorization_unavailable",
+            status: 503,
+            challenge: None,
+            jsonrpc_code: -31010,
+            action: ClientAction::RetryLater,
+            default_description: "the authorization server is unavailable",
+        },
+        SessionMismatch => &Row {
+            label: "session_mismatch",
+            status: 404,
+            challenge: None,
+            jsonrpc_code: -31011,
+            action: ClientAction::NewSession,
+            default_description: "the session does not belong to this principal",
+        },
+    }
+}
+
+impl DenialCode {
+    /// Every code, in table order.
+    pub const ALL: [DenialCode; 11] = [
+        DenialCode::MissingToken,
+        DenialCode::InvalidRequest,
+        DenialCode::InvalidToken,
+        DenialCode::InvalidAudience,
+        DenialCode::TokenRevoked,
+        DenialCode::ScopeInsufficient,
+        DenialCode::StepUpRequired,
+        DenialCode::PolicyDenied,
+        DenialCode::QuotaExceeded,
+        DenialCode::AuthorizationUnavailable,
+        DenialCode::SessionMismatch,
+    ];
+
+    /// The stable label used in JSON bodies, logs and metrics (e.g. `scope_insufficient`).
+    pub const fn as_str(self) -> &'static str {
+        row(self).label
+    }
+
+    /// The HTTP status code.
+    pub const fn status(self) -> u16 {
+        row(self).status
+    }
+
+    /// The `error` auth-param of the challenge, if the challenge carries one.
+    pub fn oauth_error(self) -> Option<&'static str> {
+        row(self).challenge.filter(|error| !error.is_empty())
+    }
+
+    /// Whether responses with this code carry a `WWW-Authenticate: Bearer` challenge.
+    pub const fn has_challenge(self) -> bool {
+        row(self).challenge.is_some()
+    }
+
+    /// The JSON-RPC error code used when the denial is delivered in-band (outside the range
+    /// `-32768..=-32000` reserved by JSON-RPC and MCP).
+    pub const fn jsonrpc_code(self) -> i64 {
+        row(self).jsonrpc_code
+    }
+
+    /// What a compliant client does next.
+    pub const fn client_action(self) -> ClientAction {
+        row(self).action
+    }
+
+    /// The description used when none is given.
+    pub const fn default_description(self) -> &'static str {
+        row(self).default_description
+    }
+
+    /// Parses a label produced by [`DenialCode::as_str`].
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == label)
+    }
+}
+
+impl fmt::Display for DenialCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal, with the data a client needs to act on it.
+///
+/// Build one with the constructor named after its code, then render it with
+/// [`Denial::render`] (HTTP) or [`Denial::to_jsonrpc_error`] (in-band).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    code: DenialCode,
+    description: Cow<'static, str>,
+    scope: Option<String>,
+    required_scopes: Vec<String>,
+    acr_values: Vec<String>,
+    max_age: Option<u64>,
+    retry_after: Option<u64>,
+}
+
+impl Denial {
+    /// A denial with the code's default description.
+    pub fn new(code: DenialCode) -> Self {
+        Denial {
+            code,
+            description: Cow::Borrowed(code.default_description()),
+            scope: None,
+            required_scopes: Vec::new(),
+            acr_values: Vec::new(),
+            max_age: None,
+            retry_after: None,
+        }
+    }
+
+    /// `missing_token`: no credentials were presented.
+    pub fn missing_token() -> Self {
+        Self::new(DenialCode::MissingToken)
+    }
+
+    /// `invalid_request` with a description of what is malformed.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(DenialCode::InvalidRequest).with_description(description)
+    }
+
+    /// `invalid_token` with a description of which check failed (never the token itself).
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(DenialCode::InvalidToken).with_description(description)
+    }
+
+    /// `invalid_audience` with a description naming the audiences found and expected.
+    pub fn invalid_audience(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(DenialCode::InvalidAudience).with_description(description)
+    }
+
+    /// `token_revoked`: introspection answered `active: false`.
+    pub fn token_revoked() -> Self {
+        Self::new(DenialCode::TokenRevoked)
+    }
+
+    /// `scope_insufficient`: `required` are the scopes the operation needs; the challenge's
+    /// `scope` is `granted ∪ required` without `offline_access`, so clients that replace rather
+    /// than merge their scopes keep what they had.
+    pub fn scope_insufficient<'a>(
+        granted: impl IntoIterator<Item = &'a str>,
+        required: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let required: Vec<String> = required.into_iter().map(str::to_owned).collect();
+        let mut challenge: Vec<String> = Vec::new();
+        let mut add = |scope: &str| {
+            if scope != "offline_access" && !challenge.iter().any(|c| c == scope) {
+                challenge.push(scope.to_owned());
+            }
+        };
+        granted.into_iter().for_each(&mut add);
+        required.iter().map(String::as_str).for_each(&mut add);
+        let mut denial = Self::new(DenialCode::ScopeInsufficient);
+        denial.description = Cow::Owned(format!(
+            "this operation requires the scopes: {}",
+            required.join(" ")
+        ));
+        denial.scope = Some(challenge.join(" "));
+        denial.required_scopes = required;
+        denial
+    }
+
+    /// `step_up_required` (RFC 9470) asking for one of `acr_values` and/or an authentication at
+    /// most `max_age` seconds old.
+    pub fn step_up_required<S: Into<String>>(
+        acr_values: impl IntoIterator<Item = S>,
+        max_age: Option<u64>,
+    ) -> Self {
+        let mut denial = Self::new(DenialCode::StepUpRequired);
+        denial.acr_values = acr_values.into_iter().map(Into::into).collect();
+        denial.max_age = max_age;
+        denial
+    }
+
+    /// `policy_denied` with a description that is safe to show (no policy internals).
+    pub fn policy_denied(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(DenialCode::PolicyDenied).with_description(description)
+    }
+
+    /// `quota_exceeded`, retry after `retry_after` seconds.
+    pub fn quota_exceeded(retry_after: u64) -> Self {
+        let mut denial = Self::new(DenialCode::QuotaExceeded);
+        denial.retry_after = Some(retry_after);
+        denial
+    }
+
+    /// `authorization_unavailable`: the authorization server could not be reached.
+    pub fn authorization_unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        let mut denial =
+            Self::new(DenialCode::AuthorizationUnavailable).with_description(description);
+        denial.retry_after = Some(5);
+        denial
+    }
+
+    /// `session_mismatch`: the MCP session was created by another principal.
+    pub fn session_mismatch() -> Self {
+        Self::new(DenialCode::SessionMismatch)
+    }
+
+    /// Replaces the human description.
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the challenge's `scope` (space-delimited).
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        let scope = scope.into();
+        self.scope = (!scope.is_empty()).then_some(scope);
+        self
+    }
+
+    /// Sets `Retry-After` in seconds.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The code.
+    pub fn code(&self) -> DenialCode {
+        self.code
+    }
+
+    /// The human description (developer-facing).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The challenge's `scope`, if any.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// The scopes the operation needs (for `scope_insufficient`).
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// The acceptable `acr` values (for `step_up_required`).
+    pub fn acr_values(&self) -> &[String] {
+        &self.acr_values
+    }
+
+    /// The maximum authentication age in seconds (for `step_up_required`).
+    pub fn max_age(&self) -> Option<u64> {
+        self.max_age
+    }
+
+    /// `Retry-After` in seconds (for `quota_exceeded`, `authorization_unavailable`).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The `WWW-Authenticate` value, or `None` for codes that carry no challenge.
+    ///
+    /// Values are quoted and restricted to the characters RFC 6750 allows; `resource_metadata`
+    /// is on every challenge.
+    pub fn www_authenticate(&self, resource_metadata: &str) -> Option<String> {
+        let error = row(self.code).challenge?;
+        let mut header = String::with_capacity(160);
+        header.push_str("Bearer ");
+        let mut first = true;
+        let mut param = |name: &str, value: &str| {
+            if !first {
+                header.push_str(", ");
+            }
+            first = false;
+            header.push_str(name);
+            header.push_str("=\"");
+            push_quoted_safe(&mut header, value);
+            header.push('"');
+        };
+        if !error.is_empty() {
+            param("error", error);
+            param("error_description", &self.description);
+        }
+        if let Some(scope) = &self.scope {
+            param("scope", scope);
+        }
+        if !self.acr_values.is_empty() {
+            param("acr_values", &self.acr_values.join(" "));
+        }
+        if let Some(max_age) = self.max_age {
+            param("max_age", &max_age.to_string());
+        }
+        param("resource_metadata", resource_metadata);
+        Some(header)
+    }
+
+    /// The fields shared by the JSON body and the JSON-RPC `data` member.
+    fn details(&self, resource_metadata: &str) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert(
+            "error".into(),
+            Value::from(self.code.oauth_error().unwrap_or(self.code.as_str())),
+        );
+        map.insert(
+            "error_description".into(),
+            Value::from(self.description.as_ref()),
+        );
+        map.insert("denial".into(), Value::from(self.code.as_str()));
+        if let Some(scope) = &self.scope {
+            map.insert("scope".into(), Value::from(scope.as_str()));
+        }
+        if !self.required_scopes.is_empty() {
+            map.insert("required_scopes".into(), json!(self.required_scopes));
+        }
+        if !self.acr_values.is_empty() {
+            map.insert("acr_values".into(), Value::from(self.acr_values.join(" ")));
+        }
+        if let Some(max_age) = self.max_age {
+            map.insert("max_age".into(), Value::from(max_age));
+        }
+        if let Some(retry_after) = self.retry_after {
+            map.insert("retry_after".into(), Value::from(retry_after));
+        }
+        map.insert("resource_metadata".into(), Value::from(resource_metadata));
+        map
+    }
+
+    /// The JSON body: `{"error", "error_description", "denial", ...details}`.
+    ///
+    /// `error` is the OAuth error where the code has one, else the denial label.
+    pub fn json_body(&self, resource_metadata: &str) -> String {
+        Value::Object(self.details(resource_metadata)).to_string()
+    }
+
+    /// A JSON-RPC error object `{"code", "message", "data"}` for in-band delivery.
+    pub fn to_jsonrpc_error(&self, resource_metadata: &str) -> Value {
+        json!({
+            "code": self.code.jsonrpc_code(),
+            "message": self.description.as_ref(),
+            "data": Value::Object(self.details(resource_metadata)),
+        })
+    }
+
+    /// Everything an adapter needs to write the HTTP response.
+    pub fn render(&self, resource_metadata: &str) -> RenderedDenial {
+        RenderedDenial {
+            status: self.status(),
+            www_authenticate: self.www_authenticate(resource_metadata),
+            retry_after: self.retry_after.map(|s| s.to_string()),
+            body: self.json_body(resource_metadata),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+/// A denial as an HTTP response, ready for an adapter to copy into its framework's types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderedDenial {
+    /// The status code.
+    pub status: u16,
+    /// The `WWW-Authenticate` header, when the code carries a challenge.
+    pub www_authenticate: Option<String>,
+    /// The `Retry-After` header in seconds.
+    pub retry_after: Option<String>,
+    /// The `application/json` body.
+    pub body: String,
+}
+
+/// Appends `value` to a quoted-string, keeping only what RFC 6750 §3 allows inside
+/// (`%x20-21 / %x23-5B / %x5D-7E`): `"` becomes `'`, `\` becomes `/`, anything else outside
+/// printable ASCII (CR, LF, non-ASCII) becomes `?`, so the header always parses.
+fn push_quoted_safe(out: &mut String, value: &str) {
+    for c in value.chars() {
+        out.push(match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRM: &str = "http://127.0.0.1:8811/.well-known/oauth-protected-resource/mcp";
+
+    #[test]
+    fn labels_round_trip_and_codes_are_outside_reserved_jsonrpc_range() {
+        for code in DenialCode::ALL {
+            assert_eq!(DenialCode::from_label(code.as_str()), Some(code));
+            assert!(!(-32768..=-32000).contains(&code.jsonrpc_code()));
+        }
+    }
+
+    #[test]
+    fn description_is_sanitized_inside_the_challenge() {
+        let denial = Denial::invalid_token("bad \"kid\" \\ here\r\nnext é");
+        assert_eq!(
+            denial.www_authenticate(PRM).unwrap(),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"bad 'kid' / here??next ?\", resource_metadata=\"{PRM}\""
+            )
+        );
+    }
+
+    #[test]
+    fn scope_challenge_is_granted_union_required_without_offline_access() {
+        let denial = Denial::scope_insufficient(
+            ["notes:read", "offline_access"],
+            ["notes:write", "notes:read"],
+        );
+        assert_eq!(denial.scope(), Some("notes:read notes:write"));
+        assert_eq!(denial.required_scopes(), ["notes:write", "notes:read"]);
+    }
+}

@@ -1,0 +1,541 @@
+//! The Guard: built once from configuration, shared, and asked once per request.
+//!
+//! [`Guard::check`] runs the five checks in order and stops at the first failure:
+//!
+//! 1. signature and expiry — [`TokenVerifier`] (served from a bounded cache once verified);
+//! 2. audience is this resource — core;
+//! 3. scopes cover what the tool needs — core, from the [`ToolManifest`];
+//! 4. not revoked — [`RevocationCheck`] (live introspection, with its own cache);
+//! 5. tool policy — [`Policy`] (and tools absent from the manifest are `policy_denied`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+
+use crate::bearer::{Authorization, extract_bearer};
+use crate::clock::{Clock, SystemClock};
+use crate::denial::{Denial, RenderedDenial};
+use crate::error::ConfigError;
+use crate::jwt::DEFAULT_LEEWAY_SECONDS;
+use crate::manifest::ToolManifest;
+use crate::mcp::McpRequest;
+use crate::principal::Principal;
+use crate::resource::{ProtectedResourceMetadata, Resource};
+use crate::scope::validate_scope_token;
+use crate::verifier::{Policy, PolicyRequest, RevocationCheck, TokenVerifier};
+
+/// Default number of verified tokens kept in memory.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
+
+/// Default number of MCP sessions whose owner is remembered.
+pub const DEFAULT_SESSION_CAPACITY: usize = 100_000;
+
+/// What the adapter knows about a request, borrowed for the duration of the check.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct AccessRequest<'a> {
+    /// The `Authorization` header(s).
+    pub authorization: Authorization<'a>,
+    /// The raw query string (a token there is refused).
+    pub query: Option<&'a str>,
+    /// The classified MCP body of a POST, if any.
+    pub mcp: Option<&'a McpRequest<'a>>,
+    /// The `Mcp-Session-Id` header.
+    pub session_id: Option<&'a str>,
+    /// The client address.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<'a> AccessRequest<'a> {
+    /// A request with these `Authorization` headers and nothing else known.
+    pub fn new(authorization: Authorization<'a>) -> Self {
+        AccessRequest {
+            authorization,
+            query: None,
+            mcp: None,
+            session_id: None,
+            client_ip: None,
+        }
+    }
+
+    /// Sets the query string.
+    pub fn query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sets the classified MCP body.
+    pub fn mcp(mut self, mcp: Option<&'a McpRequest<'a>>) -> Self {
+        self.mcp = mcp;
+        self
+    }
+
+    /// Sets the `Mcp-Session-Id`.
+    pub fn session_id(mut self, session_id: Option<&'a str>) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
+    /// Sets the client address.
+    pub fn client_ip(mut self, client_ip: Option<IpAddr>) -> Self {
+        self.client_ip = client_ip;
+        self
+    }
+}
+
+/// The outcome of [`Guard::check`].
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Run the handler, with this principal in the request extensions.
+    Allow(Principal),
+    /// Render this denial; the handler never runs.
+    Deny(Denial),
+}
+
+/// The request pipeline. Cheap to clone; build it once with [`Guard::builder`].
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    resource: Resource,
+    authorization_servers: Vec<String>,
+    verifier: Arc<dyn TokenVerifier>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+    policy: Option<Arc<dyn Policy>>,
+    manifest: ToolManifest,
+    clock: Arc<dyn Clock>,
+    extra_audiences: Vec<String>,
+    initial_scopes: String,
+    required_scopes: Vec<String>,
+    leeway: u64,
+    tokens: Option<Cache<String, Principal>>,
+    sessions: Cache<String, String>,
+    resource_name: Option<String>,
+    scopes_supported: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("resource", &self.inner.resource.as_str())
+            .field("authorization_servers", &self.inner.authorization_servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Starts a Guard for the resource at `resource` (its canonical URI, e.g.
+    /// `https://mcp.example.com/mcp`: tokens must carry it as audience).
+    pub fn builder(resource: impl Into<String>) -> GuardBuilder {
+        GuardBuilder {
+            resource: resource.into(),
+            authorization_servers: Vec::new(),
+            verifier: None,
+            revocation: None,
+            policy: None,
+            manifest: ToolManifest::new(),
+            clock: Arc::new(SystemClock),
+            extra_audiences: Vec::new(),
+            initial_scopes: Vec::new(),
+            required_scopes: Vec::new(),
+            leeway: DEFAULT_LEEWAY_SECONDS,
+            cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
+            resource_name: None,
+            scopes_supported: None,
+        }
+    }
+
+    /// Runs checks 1 to 5 on one request.
+    pub async fn check(&self, request: &AccessRequest<'_>) -> Decision {
+        match self.check_inner(request).await {
+            Ok(principal) => Decision::Allow(principal),
+            Err(denial) => Decision::Deny(denial),
+        }
+    }
+
+    async fn check_inner(&self, request: &AccessRequest<'_>) -> Result<Principal, Denial> {
+        let inner = &*self.inner;
+        let token = extract_bearer(request.authorization, request.query)?
+            .ok_or_else(|| Denial::missing_token().with_scope(inner.initial_scopes.clone()))?;
+        // Checks 1 and 2.
+        let principal = self.authenticate(token).await?;
+        if let Some(session_id) = request.session_id {
+            self.check_session(session_id, &principal)?;
+        }
+        // Check 3.
+        self.check_scopes(&principal, request.mcp)?;
+        // Check 4.
+        if let Some(revocation) = &inner.revocation {
+            revocation.check(token, &principal).await?;
+        }
+        // Check 5.
+        self.check_policy(&principal, request).await?;
+        Ok(principal)
+    }
+
+    /// Checks 1 and 2 only: the token is genuine, unexpired and issued for this resource.
+    /// Served from the verified-token cache when the token was seen before.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, Denial> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        if let Some(cache) = &inner.tokens
+            && let Some(principal) = cache.get(token)
+        {
+            if principal
+                .expires_at()
+                .is_some_and(|exp| now < exp.saturating_add(inner.leeway))
+            {
+                return Ok(principal);
+            }
+            cache.remove(token);
+            return Err(Denial::invalid_token("the token has expired"));
+        }
+        let claims = inner.verifier.verify(token).await?;
+        if let Some(exp) = claims.expires_at
+            && now >= exp.saturating_add(inner.leeway)
+        {
+            return Err(Denial::invalid_token("the token has expired"));
+        }
+        if !claims.audience.is_empty() && !self.audience_matches(&claims.audience) {
+            return Err(Denial::invalid_audience(format!(
+                "the token's aud {} does not include this resource {:?}; request the token with resource={}",
+                describe_audience(&claims.audience),
+                inner.resource.as_str(),
+                inner.resource.as_str()
+            )));
+        }
+        let cacheable = claims.expires_at.is_some();
+        let principal = Principal::new(claims, token);
+        if cacheable && let Some(cache) = &inner.tokens {
+            cache.insert(token.to_owned(), principal.clone());
+        }
+        Ok(principal)
+    }
+
+    fn audience_matches(&self, audience: &[String]) -> bool {
+        let inner = &*self.inner;
+        audience.iter().any(|aud| {
+            inner.resource.matches_audience(aud) || inner.extra_audiences.iter().any(|a| a == aud)
+        })
+    }
+
+    fn check_session(&self, session_id: &str, principal: &Principal) -> Result<(), Denial> {
+        match self.inner.sessions.get(session_id) {
+            Some(owner) if owner != principal.subject() => Err(Denial::session_mismatch()),
+            Some(_) => Ok(()),
+            None => {
+                self.bind_session(session_id, principal);
+                Ok(())
+            }
+        }
+    }
+
+    /// Binds an MCP session to the principal that created it (call it when a response assigns
+    /// an `Mcp-Session-Id`). A later request with that session and another subject's token is
+    /// refused with `session_mismatch`.
+    pub fn bind_session(&self, session_id: &str, principal: &Principal) {
+        self.inner
+            .sessions
+            .insert(session_id.to_owned(), principal.subject().to_owned());
+    }
+
+    fn check_scopes(
+        &self,
+        principal: &Principal,
+        mcp: Option<&McpRequest<'_>>,
+    ) -> Result<(), Denial> {
+        let inner = &*self.inner;
+        let granted = principal.scopes();
+        let mut required: Vec<&str> = Vec::new();
+        let mut lacking = !granted.contains_all(&inner.required_scopes);
+        required.extend(inner.required_scopes.iter().map(String::as_str));
+        if let Some(mcp) = mcp {
+            for call in mcp.tool_calls() {
+                let Some(rule) = call
+                    .tool
+                    .as_deref()
+                    .and_then(|t| inner.manifest.rule_for(t))
+                else {
+                    continue; // Unknown tools are check 5's business.
+                };
+                lacking |= !granted.contains_all(&rule.scopes);
+                for scope in &rule.scopes {
+                    if !required.contains(&scope.as_str()) {
+                        required.push(scope);
+                    }
+                }
+            }
+        }
+        if lacking {
+            return Err(Denial::scope_insufficient(granted.iter(), required));
+        }
+        Ok(())
+    }
+
+    async fn check_policy(
+        &self,
+        principal: &Principal,
+        request: &AccessRequest<'_>,
+    ) -> Result<(), Denial> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let base = PolicyRequest {
+            principal,
+            tool: None,
+            rule: None,
+            arguments: None,
+            method: None,
+            client_ip: request.client_ip,
+            now,
+        };
+        let Some(mcp) = request.mcp else {
+            return match &inner.policy {
+                Some(policy) => policy.evaluate(&base).await,
+                None => Ok(()),
+            };
+        };
+        for message in mcp.messages() {
+            let tool = message.tool.as_deref();
+            let rule = tool.and_then(|t| inner.manifest.rule_for(t));
+            if let Some(tool) = tool
+                && rule.is_none()
+            {
+                return Err(Denial::policy_denied(format!(
+                    "the tool {:?} is not in this server's tool manifest",
+                    truncate(tool)
+                )));
+            }
+            if let Some(policy) = &inner.policy {
+                let request = PolicyRequest {
+                    tool,
+                    rule,
+                    arguments: message.arguments,
+                    method: message.method.as_deref(),
+                    ..base
+                };
+                policy.evaluate(&request).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `principal` may call `tool` as far as scopes go: the rule `tools/list` filtering
+    /// uses, so a listed tool is one whose call passes check 3.
+    pub fn may_call(&self, principal: &Principal, tool: &str) -> bool {
+        self.inner.manifest.allows(tool, principal.scopes())
+    }
+
+    /// The protected resource.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The tool manifest.
+    pub fn manifest(&self) -> &ToolManifest {
+        &self.inner.manifest
+    }
+
+    /// The RFC 9728 document for this resource.
+    pub fn metadata(&self) -> ProtectedResourceMetadata {
+        let inner = &*self.inner;
+        let mut doc =
+            ProtectedResourceMetadata::new(&inner.resource, inner.authorization_servers.clone());
+        doc.scopes_supported = match &inner.scopes_supported {
+            Some(scopes) => scopes.clone(),
+            None => inner.manifest.scopes(),
+        };
+        doc.scopes_supported.retain(|s| s != "offline_access");
+        doc.resource_name = inner.resource_name.clone();
+        doc
+    }
+
+    /// Renders a denial for this resource (its `resource_metadata` URL in the challenge).
+    pub fn render(&self, denial: &Denial) -> RenderedDenial {
+        denial.render(self.inner.resource.metadata_url())
+    }
+}
+
+fn describe_audience(audience: &[String]) -> String {
+    let shown: Vec<String> = audience
+        .iter()
+        .take(4)
+        .map(|a| format!("{:?}", truncate(a)))
+        .collect();
+    format!("[{}]", shown.join(", "))
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(128) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Configuration of a [`Guard`].
+#[must_use]
+pub struct GuardBuilder {
+    resource: String,
+    authorization_servers: Vec<String>,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+    policy: Option<Arc<dyn Policy>>,
+    manifest: ToolManifest,
+    clock: Arc<dyn Clock>,
+    extra_audiences: Vec<String>,
+    initial_scopes: Vec<String>,
+    required_scopes: Vec<String>,
+    leeway: u64,
+    cache_capacity: usize,
+    resource_name: Option<String>,
+    scopes_supported: Option<Vec<String>>,
+}
+
+impl GuardBuilder {
+    /// An authorization server (issuer identifier) clients should use; listed in the RFC 9728
+    /// document. At least one is required.
+    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
+        self.authorization_servers.push(issuer.into());
+        self
+    }
+
+    /// Check 1: how tokens are verified (e.g. authsec-jwks' JWKS or introspection verifier).
+    pub fn verifier(self, verifier: impl TokenVerifier) -> Self {
+        self.verifier_arc(Arc::new(verifier))
+    }
+
+    /// Check 1, from a shared verifier.
+    pub fn verifier_arc(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Check 4: live revocation (e.g. authsec-jwks' introspection).
+    pub fn revocation(self, revocation: impl RevocationCheck) -> Self {
+        self.revocation_arc(Arc::new(revocation))
+    }
+
+    /// Check 4, from a shared implementation.
+    pub fn revocation_arc(mut self, revocation: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
+    /// Check 5: the tool policy.
+    pub fn policy(self, policy: impl Policy) -> Self {
+        self.policy_arc(Arc::new(policy))
+    }
+
+    /// Check 5, from a shared implementation.
+    pub fn policy_arc(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Check 3: tool → required scopes.
+    pub fn manifest(mut self, manifest: ToolManifest) -> Self {
+        self.manifest = manifest;
+        self
+    }
+
+    /// The `scope` of the `missing_token` challenge: what a client should ask for first.
+    pub fn initial_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.initial_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Scopes every request needs, whatever it is.
+    pub fn require_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Another audience value accepted besides the resource URI (e.g. `api://notes`).
+    pub fn accept_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// Overrides `scopes_supported` in the RFC 9728 document (default: the manifest's scopes).
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `resource_name` in the RFC 9728 document.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// Replaces the clock (tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Clock leeway for expiry of cached tokens, in seconds (keep it equal to the verifier's).
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// How many verified tokens to keep (0 disables the cache: every request verifies).
+    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Builds the Guard, or says what is wrong with the configuration.
+    pub fn build(self) -> Result<Guard, ConfigError> {
+        let resource = Resource::parse(self.resource)?;
+        let verifier = self.verifier.ok_or_else(|| {
+            ConfigError::new(
+                "no token verifier: call .verifier(...) (e.g. authsec_jwks::RemoteIssuer)",
+            )
+        })?;
+        if self.authorization_servers.is_empty() {
+            return Err(ConfigError::new(
+                "no authorization server: MCP clients need at least one in the resource metadata; call .authorization_server(issuer)",
+            ));
+        }
+        for scope in self
+            .initial_scopes
+            .iter()
+            .chain(&self.required_scopes)
+            .chain(self.scopes_supported.iter().flatten())
+        {
+            validate_scope_token(scope).map_err(ConfigError::new)?;
+        }
+        self.manifest.validate()?;
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                resource,
+                authorization_servers: self.authorization_servers,
+                verifier,
+                revocation: self.revocation,
+                policy: self.policy,
+                manifest: self.manifest,
+                clock: self.clock,
+                extra_audiences: self.extra_audiences,
+                initial_scopes: self
+                    .initial_scopes
+                    .into_iter()
+                    .filter(|s| s != "offline_access")
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                required_scopes: self.required_scopes,
+                leeway: self.leeway,
+                tokens: (self.cache_capacity > 0).then(|| Cache::new(self.cache_capacity)),
+                sessions: Cache::new(DEFAULT_SESSION_CAPACITY),
+                resource_name: self.resource_name,
+                scopes_supported: self.scopes_supported,
+            }),
+        })
+    }
+}

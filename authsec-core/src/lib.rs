@@ -1,0 +1,84 @@
+//! # authsec-core
+//!
+//! The runtime-agnostic heart of authsec: everything that decides whether one request to a
+//! protected MCP server (or any HTTP API) may proceed, with no async runtime, HTTP client or web
+//! framework in sight.
+//!
+//! An adapter (authsec-axum, authsec-actix) reads the request, builds an [`AccessRequest`] and
+//! asks the [`Guard`]. The Guard runs five checks in order and the first failure wins:
+//!
+//! | # | check | denial |
+//! |---|---|---|
+//! | 1 | signature + expiry ([`TokenVerifier`], cached once verified) | `invalid_token` |
+//! | 2 | audience is this resource | `invalid_audience` |
+//! | 3 | scopes cover the tool ([`ToolManifest`]) | `scope_insufficient` |
+//! | 4 | not revoked ([`RevocationCheck`]) | `token_revoked` |
+//! | 5 | tool policy ([`Policy`]) | `step_up_required` / `policy_denied` / `quota_exceeded` |
+//!
+//! A [`Denial`] renders itself from one table ([`denial`]): status, `WWW-Authenticate`, JSON
+//! body, JSON-RPC error, label.
+//!
+//! ```
+//! use authsec_core::{AccessRequest, Authorization, Decision, Guard, StaticKeys, JwtRules, JwtVerifier, ToolManifest};
+//!
+//! # tokio_test_block_on(async {
+//! let verifier = JwtVerifier::new(JwtRules::new("https://as.example"), StaticKeys::default())?;
+//! let guard = Guard::builder("https://mcp.example.com/mcp")
+//!     .authorization_server("https://as.example")
+//!     .verifier(verifier)
+//!     .manifest(ToolManifest::new().tool("list_notes", ["notes:read"]))
+//!     .initial_scopes(["notes:read"])
+//!     .build()?;
+//!
+//! // A request without a token is told where to authenticate.
+//! let Decision::Deny(denial) = guard.check(&AccessRequest::new(Authorization::Absent)).await else {
+//!     unreachable!()
+//! };
+//! let response = guard.render(&denial);
+//! assert_eq!(response.status, 401);
+//! assert_eq!(
+//!     response.www_authenticate.as_deref(),
+//!     Some("Bearer scope=\"notes:read\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"")
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bearer;
+pub mod clock;
+pub mod denial;
+pub mod error;
+pub mod guard;
+pub mod jwt;
+pub mod manifest;
+pub mod mcp;
+pub mod principal;
+pub mod resource;
+pub mod scope;
+pub mod tools_list;
+pub mod verifier;
+
+pub use bearer::{Authorization, extract_bearer};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use denial::{ClientAction, Denial, DenialCode, RenderedDenial};
+pub use error::ConfigError;
+pub use guard::{AccessRequest, Decision, Guard, GuardBuilder};
+pub use jwt::{
+    JwtRules, JwtVerifier, KeyLookupError, KeyResolver, StaticKeys, TypPolicy, VerificationKey,
+    install_crypto_provider,
+};
+pub use manifest::{ToolManifest, ToolRule};
+pub use mcp::{McpHeaders, McpMessage, McpRequest, classify};
+pub use principal::{Claims, Principal, TokenSource};
+pub use resource::{ProtectedResourceMetadata, Resource};
+pub use scope::ScopeSet;
+pub use verifier::{Policy, PolicyRequest, RejectAll, RevocationCheck, TokenVerifier};
+
+/// Re-exported so implementors of [`KeyResolver`] and users of [`JwtRules`] need no direct
+/// dependency on jsonwebtoken.
+pub use jsonwebtoken;

@@ -1,0 +1,221 @@
+//! The tool manifest: which scopes each tool needs (check 3), and which policy applies (check 5).
+//!
+//! ```toml
+//! [tools.list_notes]
+//! scopes = ["notes:read"]
+//!
+//! [tools.purge_notes]
+//! scopes = ["notes:admin"]
+//! policy = "fresh_mfa"
+//!
+//! # Tools not listed are denied with `policy_denied`, unless a default rule says otherwise:
+//! # [default]
+//! # scopes = ["notes:read"]
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::scope::{ScopeSet, validate_scope_token};
+
+/// What one tool needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ToolRule {
+    /// Every one of these scopes is required. Empty means any valid token may call the tool.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The name of a policy to apply in check 5 (interpreted by the configured `Policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+impl ToolRule {
+    /// A rule requiring `scopes`.
+    pub fn scopes<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Self {
+        ToolRule {
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            policy: None,
+        }
+    }
+
+    /// Names the policy for this tool.
+    pub fn with_policy(mut self, policy: impl Into<String>) -> Self {
+        self.policy = Some(policy.into());
+        self
+    }
+}
+
+/// Tool name → [`ToolRule`], plus what happens to tools not listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolManifest {
+    #[serde(default)]
+    tools: BTreeMap<String, ToolRule>,
+    /// The rule for tools not listed; `None` denies them (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default: Option<ToolRule>,
+}
+
+impl ToolManifest {
+    /// An empty manifest: every tool is denied.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool requiring `scopes`.
+    pub fn tool<S: Into<String>>(
+        self,
+        name: impl Into<String>,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.rule(name, ToolRule::scopes(scopes))
+    }
+
+    /// Adds a tool with a full rule.
+    pub fn rule(mut self, name: impl Into<String>, rule: ToolRule) -> Self {
+        self.tools.insert(name.into(), rule);
+        self
+    }
+
+    /// Sets the rule for tools that are not listed (instead of denying them).
+    pub fn default_rule(mut self, rule: ToolRule) -> Self {
+        self.default = Some(rule);
+        self
+    }
+
+    /// Parses TOML (see the module doc) and validates it.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let manifest: ToolManifest = toml::from_str(text)
+            .map_err(|e| ConfigError::new(format!("the tool manifest is not valid TOML: {e}")))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Parses JSON (`{"tools": {"name": {"scopes": [...], "policy": "..."}}, "default": ...}`).
+    pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
+        let manifest: ToolManifest = serde_json::from_str(text)
+            .map_err(|e| ConfigError::new(format!("the tool manifest is not valid JSON: {e}")))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Serializes to TOML.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Serializes to JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks every scope is a valid scope token and tool names are non-empty.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rules = self
+            .tools
+            .iter()
+            .map(|(name, rule)| (name.as_str(), rule))
+            .chain(self.default.iter().map(|rule| ("(default)", rule)));
+        for (name, rule) in rules {
+            if name.is_empty() {
+                return Err(ConfigError::new(
+                    "the tool manifest has a tool with an empty name",
+                ));
+            }
+            for scope in &rule.scopes {
+                validate_scope_token(scope)
+                    .map_err(|e| ConfigError::new(format!("tool {name:?}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule for `tool`: its own, else the default, else `None` (denied).
+    pub fn rule_for(&self, tool: &str) -> Option<&ToolRule> {
+        self.tools.get(tool).or(self.default.as_ref())
+    }
+
+    /// Whether `scopes` are enough to call `tool`.
+    pub fn allows(&self, tool: &str, scopes: &ScopeSet) -> bool {
+        self.rule_for(tool)
+            .is_some_and(|rule| scopes.contains_all(&rule.scopes))
+    }
+
+    /// The listed tools and their rules, by name.
+    pub fn tools(&self) -> impl Iterator<Item = (&str, &ToolRule)> {
+        self.tools.iter().map(|(name, rule)| (name.as_str(), rule))
+    }
+
+    /// Every scope mentioned, in order of first mention (for `scopes_supported`).
+    pub fn scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for rule in self.tools.values().chain(self.default.iter()) {
+            for scope in &rule.scopes {
+                if !all.contains(scope) {
+                    all.push(scope.clone());
+                }
+            }
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTES: &str = r#"
+[tools.list_notes]
+scopes = ["notes:read"]
+
+[tools.purge_notes]
+scopes = ["notes:admin"]
+policy = "fresh_mfa"
+"#;
+
+    #[test]
+    fn toml_and_json_describe_the_same_manifest() {
+        let manifest = ToolManifest::from_toml_str(NOTES).unwrap();
+        assert_eq!(
+            manifest.rule_for("purge_notes"),
+            Some(&ToolRule::scopes(["notes:admin"]).with_policy("fresh_mfa"))
+        );
+        let again = ToolManifest::from_json_str(&manifest.to_json_string()).unwrap();
+        assert_eq!(again, manifest);
+        assert_eq!(
+            ToolManifest::from_toml_str(&manifest.to_toml_string()).unwrap(),
+            manifest
+        );
+    }
+
+    #[test]
+    fn unknown_tools_are_denied_unless_a_default_rule_exists() {
+        let manifest = ToolManifest::from_toml_str(NOTES).unwrap();
+        assert_eq!(manifest.rule_for("other"), None);
+        let open = manifest.default_rule(ToolRule::scopes(["notes:read"]));
+        assert_eq!(
+            open.rule_for("other"),
+            Some(&ToolRule::scopes(["notes:read"]))
+        );
+    }
+
+    #[test]
+    fn invalid_scopes_and_unknown_fields_are_rejected() {
+        let err = ToolManifest::from_toml_str("[tools.x]\nscopes = [\"a b\"]").unwrap_err();
+        assert!(err.message().contains("tool \"x\""), "{err}");
+        assert!(ToolManifest::from_toml_str("[tools.x]\nscope = [\"a\"]").is_err());
+    }
+
+    #[test]
+    fn allows_checks_every_required_scope() {
+        let manifest = ToolManifest::new().tool("add", ["w", "r"]);
+        assert!(manifest.allows("add", &ScopeSet::parse("r w")));
+        assert!(!manifest.allows("add", &ScopeSet::parse("r")));
+        assert!(!manifest.allows("missing", &ScopeSet::parse("r w")));
+        assert_eq!(manifest.scopes(), ["w", "r"]);
+    }
+}

@@ -1,0 +1,298 @@
+//! MCP message classification: which JSON-RPC method a POST carries, and for `tools/call`
+//! which tool, read once from the body without building a DOM.
+//!
+//! - A JSON array (2025-03-26 batches) has every element classified, so that a batch is never
+//!   authorized on its first element only.
+//! - `Mcp-Method` / `Mcp-Name` headers (protocol 2026-07-28), when present, must agree with the
+//!   body, or the request is `invalid_request`: authorizing on a header and executing on the body
+//!   would be a bypass (RS-MCP-21).
+//! - Duplicate members (`"name"` twice) are refused, so no parser downstream can read a
+//!   different tool than the one authorized.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::denial::Denial;
+
+/// One JSON-RPC message of a POST body.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct McpMessage<'a> {
+    /// The method; `None` for JSON-RPC responses (a client answering a server request).
+    pub method: Option<Cow<'a, str>>,
+    /// The tool named by a `tools/call` (`params.name`).
+    pub tool: Option<Cow<'a, str>>,
+    /// The `params.arguments` of a `tools/call`, unparsed.
+    pub arguments: Option<&'a RawValue>,
+    /// The JSON-RPC id, unparsed (absent for notifications).
+    pub id: Option<&'a RawValue>,
+}
+
+impl McpMessage<'_> {
+    /// Whether this is a `tools/call`.
+    pub fn is_tool_call(&self) -> bool {
+        self.method.as_deref() == Some("tools/call")
+    }
+
+    /// Whether this is a `tools/list` request (its response is filtered).
+    pub fn is_tools_list(&self) -> bool {
+        self.method.as_deref() == Some("tools/list")
+    }
+}
+
+/// A classified POST body: one message, or a batch.
+#[derive(Clone, Debug)]
+pub struct McpRequest<'a> {
+    messages: Vec<McpMessage<'a>>,
+    batch: bool,
+}
+
+impl<'a> McpRequest<'a> {
+    /// The messages, in body order (one unless the body is a batch).
+    pub fn messages(&self) -> &[McpMessage<'a>] {
+        &self.messages
+    }
+
+    /// Whether the body was a JSON array.
+    pub fn is_batch(&self) -> bool {
+        self.batch
+    }
+
+    /// Whether any message is a `tools/list` request.
+    pub fn has_tools_list(&self) -> bool {
+        self.messages.iter().any(McpMessage::is_tools_list)
+    }
+
+    /// Tools named by `tools/call` messages.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &McpMessage<'a>> {
+        self.messages.iter().filter(|m| m.is_tool_call())
+    }
+}
+
+/// The `Mcp-Method` and `Mcp-Name` request headers, if sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct McpHeaders<'a> {
+    /// `Mcp-Method`.
+    pub method: Option<&'a str>,
+    /// `Mcp-Name` (possibly in the `=?base64?…?=` form).
+    pub name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// Largest number of messages accepted in one batch.
+const MAX_BATCH: usize = 64;
+
+/// Classifies a POST body.
+///
+/// `invalid_request` for a body that is not JSON-RPC (not an object or array of objects,
+/// duplicate members, a `tools/call` without a string `params.name`, an empty or huge batch), or
+/// whose `Mcp-Method`/`Mcp-Name` headers disagree with it.
+pub fn classify<'a>(body: &'a [u8], headers: McpHeaders<'_>) -> Result<McpRequest<'a>, Denial> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let request = match first {
+        Some(b'[') => {
+            let items: Vec<&'a RawValue> = serde_json::from_slice(body)
+                .map_err(|_| Denial::invalid_request("the body is not a valid JSON-RPC batch"))?;
+            if items.is_empty() || items.len() > MAX_BATCH {
+                return Err(Denial::invalid_request(format!(
+                    "a JSON-RPC batch must hold 1 to {MAX_BATCH} messages"
+                )));
+            }
+            let messages = items
+                .into_iter()
+                .map(|item| message(item.get().as_bytes()))
+                .collect::<Result<Vec<_>, _>>()?;
+            McpRequest {
+                messages,
+                batch: true,
+            }
+        }
+        Some(b'{') => McpRequest {
+            messages: vec![message(body)?],
+            batch: false,
+        },
+        _ => {
+            return Err(Denial::invalid_request(
+                "the body is not a JSON-RPC message",
+            ));
+        }
+    };
+    check_headers(&request, headers)?;
+    Ok(request)
+}
+
+fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
+    let raw: RawMessage<'_> = serde_json::from_slice(json)
+        .map_err(|_| Denial::invalid_request("the body is not a valid JSON-RPC message"))?;
+    let mut message = McpMessage {
+        method: raw.method,
+        tool: None,
+        arguments: None,
+        id: raw.id,
+    };
+    if message.is_tool_call() {
+        let params = raw
+            .params
+            .ok_or_else(|| Denial::invalid_request("tools/call without params"))?;
+        let params: ToolCallParams<'_> = serde_json::from_str(params.get()).map_err(|_| {
+            Denial::invalid_request("tools/call params must be an object with a string name")
+        })?;
+        message.tool = Some(params.name);
+        message.arguments = params.arguments;
+    }
+    Ok(message)
+}
+
+fn check_headers(request: &McpRequest<'_>, headers: McpHeaders<'_>) -> Result<(), Denial> {
+    if headers.method.is_none() && headers.name.is_none() {
+        return Ok(());
+    }
+    let [message] = request.messages() else {
+        return Err(Denial::invalid_request(
+            "Mcp-Method / Mcp-Name headers cannot describe a JSON-RPC batch",
+        ));
+    };
+    if let Some(method) = headers.method
+        && message.method.as_deref() != Some(method)
+    {
+        return Err(Denial::invalid_request(format!(
+            "the Mcp-Method header {:?} does not match the body's method {:?}",
+            method,
+            message.method.as_deref().unwrap_or("")
+        )));
+    }
+    if let Some(name) = headers.name {
+        let name = decode_header_value(name)?;
+        // Only tools/call names are authorized on; other named methods are compared too when the
+        // body names something, so that a mismatch is never silently ignored.
+        let body_name = message.tool.as_deref();
+        if message.is_tool_call() && body_name != Some(name.as_ref()) {
+            return Err(Denial::invalid_request(format!(
+                "the Mcp-Name header {:?} does not match the tool called in the body {:?}",
+                name,
+                body_name.unwrap_or("")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the `=?base64?…?=` sentinel form of MCP header values.
+fn decode_header_value(value: &str) -> Result<Cow<'_, str>, Denial> {
+    match value
+        .strip_prefix("=?base64?")
+        .and_then(|v| v.strip_suffix("?="))
+    {
+        None => Ok(Cow::Borrowed(value)),
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(Cow::Owned)
+            .ok_or_else(|| {
+                Denial::invalid_request("the Mcp-Name header is not valid base64 UTF-8")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DenialCode;
+
+    fn call(name: &str) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"{name}","arguments":{{"text":"hi"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn classifies_a_tool_call_without_copying() {
+        let body = call("add_note");
+        let request = classify(body.as_bytes(), McpHeaders::default()).unwrap();
+        let [message] = request.messages() else {
+            panic!()
+        };
+        assert!(message.is_tool_call());
+        assert!(matches!(message.tool, Some(Cow::Borrowed("add_note"))));
+        assert_eq!(message.arguments.unwrap().get(), r#"{"text":"hi"}"#);
+        assert_eq!(message.id.unwrap().get(), "7");
+    }
+
+    #[test]
+    fn batches_classify_every_element() {
+        let body = format!(
+            r#"[{{"jsonrpc":"2.0","id":1,"method":"tools/list"}},{}]"#,
+            call("purge_notes")
+        );
+        let request = classify(body.as_bytes(), McpHeaders::default()).unwrap();
+        assert!(request.is_batch());
+        assert!(request.has_tools_list());
+        let tools: Vec<_> = request
+            .tool_calls()
+            .map(|m| m.tool.as_deref().unwrap())
+            .collect();
+        assert_eq!(tools, ["purge_notes"]);
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_request() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{",
+            r#"{"method":"tools/call"}"#,
+            r#"{"method":"tools/call","params":{"name":5}}"#,
+            r#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            r#"{"method":"tools/list","method":"tools/call"}"#,
+        ] {
+            let denial = classify(bad.as_bytes(), McpHeaders::default()).unwrap_err();
+            assert_eq!(denial.code(), DenialCode::InvalidRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_must_agree_with_the_body() {
+        let body = call("delete_all");
+        let mismatch = McpHeaders {
+            method: Some("tools/call"),
+            name: Some("harmless"),
+        };
+        let denial = classify(body.as_bytes(), mismatch).unwrap_err();
+        assert_eq!(
+            denial.description(),
+            "the Mcp-Name header \"harmless\" does not match the tool called in the body \"delete_all\""
+        );
+        let wrong_method = McpHeaders {
+            method: Some("tools/list"),
+            name: None,
+        };
+        assert!(classify(body.as_bytes(), wrong_method).is_err());
+        let agree = McpHeaders {
+            method: Some("tools/call"),
+            name: Some("=?base64?ZGVsZXRlX2FsbA==?="),
+        };
+        assert!(classify(body.as_bytes(), agree).is_ok());
+    }
+}

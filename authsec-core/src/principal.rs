@@ -1,0 +1,276 @@
+//! Who is calling: verified claims, and the [`Principal`] handed to handlers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::scope::ScopeSet;
+
+/// Where verified claims came from.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// A JWT access token whose signature and claims were checked locally.
+    Jwt,
+    /// An RFC 7662 introspection response (`active: true`).
+    Introspection,
+}
+
+/// The claims of a token that passed check 1 (signature and expiry), in the shape the rest of
+/// the pipeline reads. Produced by a [`TokenVerifier`](crate::TokenVerifier).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Claims {
+    /// `iss`.
+    pub issuer: Option<String>,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `aud`, a string or an array, as a list.
+    pub audience: Vec<String>,
+    /// `exp` (seconds since the epoch).
+    pub expires_at: Option<u64>,
+    /// `nbf`.
+    pub not_before: Option<u64>,
+    /// `iat`.
+    pub issued_at: Option<u64>,
+    /// `client_id` (RFC 9068), or `azp` when `client_id` is absent.
+    pub client_id: Option<String>,
+    /// `scope`, or `scp`.
+    pub scopes: ScopeSet,
+    /// `acr`.
+    pub acr: Option<String>,
+    /// `amr`.
+    pub amr: Vec<String>,
+    /// `auth_time`.
+    pub auth_time: Option<u64>,
+    /// `jti`.
+    pub jwt_id: Option<String>,
+    /// Where the claims came from.
+    pub source: TokenSource,
+    /// Every claim, as received.
+    pub raw: Map<String, Value>,
+}
+
+impl Claims {
+    /// Reads the registered claims out of a JSON object (a JWT payload or an introspection
+    /// response). Wrongly typed registered claims are an error naming the claim.
+    pub fn from_map(raw: Map<String, Value>, source: TokenSource) -> Result<Self, String> {
+        let string = |name: &str| -> Result<Option<String>, String> {
+            match raw.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("the {name} claim is not a string")),
+            }
+        };
+        let date = |name: &str| -> Result<Option<u64>, String> {
+            match raw.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+                    (Some(v), _) => Ok(Some(v)),
+                    (None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+                    _ => Err(format!("the {name} claim is not a valid NumericDate")),
+                },
+                Some(_) => Err(format!("the {name} claim is not a NumericDate")),
+            }
+        };
+        let audience = match raw.get("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("the aud claim holds a value that is not a string")?,
+            Some(_) => return Err("the aud claim is neither a string nor an array".into()),
+        };
+        let scopes = match raw.get("scope").or_else(|| raw.get("scp")) {
+            Some(value) => ScopeSet::from_claim(value),
+            None => ScopeSet::new(),
+        };
+        let amr = match raw.get("amr") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        Ok(Claims {
+            issuer: string("iss")?,
+            subject: string("sub")?,
+            audience,
+            expires_at: date("exp")?,
+            not_before: date("nbf")?,
+            issued_at: date("iat")?,
+            client_id: match string("client_id")? {
+                Some(id) => Some(id),
+                None => string("azp")?,
+            },
+            scopes,
+            acr: string("acr")?,
+            amr,
+            auth_time: date("auth_time")?,
+            jwt_id: string("jti")?,
+            source,
+            raw,
+        })
+    }
+}
+
+/// The caller of an allowed request: read it from the request extensions in handlers and tools.
+///
+/// Cheap to clone (one reference count).
+#[derive(Clone)]
+pub struct Principal {
+    inner: Arc<PrincipalInner>,
+}
+
+struct PrincipalInner {
+    claims: Claims,
+    fingerprint: String,
+}
+
+impl Principal {
+    /// Wraps verified claims; `token` is used only to compute the fingerprint and is not kept.
+    pub fn new(claims: Claims, token: &str) -> Self {
+        Principal {
+            inner: Arc::new(PrincipalInner {
+                claims,
+                fingerprint: fingerprint(token),
+            }),
+        }
+    }
+
+    /// `sub`, else `client_id` (client-credentials tokens), else empty.
+    pub fn subject(&self) -> &str {
+        let claims = &self.inner.claims;
+        claims
+            .subject
+            .as_deref()
+            .or(claims.client_id.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The OAuth client the token was issued to.
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.claims.client_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.inner.claims.scopes
+    }
+
+    /// `acr`.
+    pub fn acr(&self) -> Option<&str> {
+        self.inner.claims.acr.as_deref()
+    }
+
+    /// `amr`.
+    pub fn amr(&self) -> &[String] {
+        &self.inner.claims.amr
+    }
+
+    /// `auth_time` (seconds since the epoch).
+    pub fn auth_time(&self) -> Option<u64> {
+        self.inner.claims.auth_time
+    }
+
+    /// `exp` (seconds since the epoch).
+    pub fn expires_at(&self) -> Option<u64> {
+        self.inner.claims.expires_at
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.claims.issuer.as_deref()
+    }
+
+    /// A short, non-reversible fingerprint of the token (first 12 hex digits of its SHA-256),
+    /// safe for logs.
+    pub fn token_fingerprint(&self) -> &str {
+        &self.inner.fingerprint
+    }
+
+    /// A claim by name, as received.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.inner.claims.raw.get(name)
+    }
+
+    /// All verified claims.
+    pub fn claims(&self) -> &Claims {
+        &self.inner.claims
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.subject())
+            .field("client_id", &self.client_id())
+            .field("scopes", &self.scopes().to_string())
+            .field("token", &self.token_fingerprint())
+            .finish()
+    }
+}
+
+/// A short fingerprint of a token for logs: never the token itself.
+pub fn fingerprint(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut out = String::with_capacity(12);
+    for byte in &digest[..6] {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn reads_registered_claims() {
+        let claims = Claims::from_map(
+            map(
+                json!({"iss":"i","sub":"alice","aud":["a","b"],"exp":10,"iat":1.5,
+                       "scope":"x y","amr":["pwd","mfa"],"azp":"c"}),
+            ),
+            TokenSource::Jwt,
+        )
+        .unwrap();
+        assert_eq!(claims.audience, ["a", "b"]);
+        assert_eq!(claims.issued_at, Some(1));
+        assert_eq!(claims.client_id.as_deref(), Some("c"));
+        assert_eq!(claims.amr, ["pwd", "mfa"]);
+        assert_eq!(claims.scopes.to_string(), "x y");
+    }
+
+    #[test]
+    fn wrong_types_name_the_claim() {
+        let err = Claims::from_map(map(json!({"exp":"soon"})), TokenSource::Jwt).unwrap_err();
+        assert_eq!(err, "the exp claim is not a NumericDate");
+        let err = Claims::from_map(map(json!({"aud":[1]})), TokenSource::Jwt).unwrap_err();
+        assert_eq!(err, "the aud claim holds a value that is not a string");
+    }
+
+    #[test]
+    fn debug_shows_fingerprint_not_token() {
+        let claims = Claims::from_map(map(json!({"sub":"alice"})), TokenSource::Jwt).unwrap();
+        let principal = Principal::new(claims, "secret-token-value");
+        let debug = format!("{principal:?}");
+        assert!(!debug.contains("secret-token-value"));
+        assert!(debug.contains(principal.token_fingerprint()));
+        assert_eq!(principal.token_fingerprint().len(), 12);
+    }
+}

@@ -1,0 +1,89 @@
+//! The traits through which the Guard reaches the outside world (checks 1, 4 and 5).
+//!
+//! The core does no I/O: the JWKS fetch, the introspection call and the policy store all live
+//! behind these traits, implemented in authsec-jwks, authsec-policy or by the user.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+
+use crate::denial::Denial;
+use crate::manifest::ToolRule;
+use crate::principal::{Claims, Principal};
+
+/// Check 1: turns a bearer token into verified claims (signature and expiry checked).
+///
+/// Errors are denials: `invalid_token` for a bad token, `authorization_unavailable` when the
+/// keys or the introspection endpoint cannot be reached. Implementations must return an `aud`
+/// whenever the token has one: the Guard checks it (check 2).
+#[async_trait]
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// Verifies `token`.
+    async fn verify(&self, token: &str) -> Result<Claims, Denial>;
+}
+
+/// Check 4: asks whether a verified token is still active (RFC 7662 introspection).
+#[async_trait]
+pub trait RevocationCheck: Send + Sync + 'static {
+    /// `Ok(())` if active; `token_revoked` if not; `authorization_unavailable` if unknown.
+    async fn check(&self, token: &str, principal: &Principal) -> Result<(), Denial>;
+}
+
+/// Check 5: a tool policy (step-up, IP, time, arguments, quotas...).
+///
+/// Runs after the token, audience, scope and revocation checks passed. Return
+/// `step_up_required`, `policy_denied` or `quota_exceeded`; never `scope_insufficient`
+/// (scopes are check 3's business).
+#[async_trait]
+pub trait Policy: Send + Sync + 'static {
+    /// Decides one request (for a JSON-RPC batch, once per `tools/call` element).
+    async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial>;
+}
+
+/// What a [`Policy`] sees.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PolicyRequest<'a> {
+    /// The caller.
+    pub principal: &'a Principal,
+    /// The tool of a `tools/call`, `None` for other requests.
+    pub tool: Option<&'a str>,
+    /// The tool's manifest entry, when there is one.
+    pub rule: Option<&'a ToolRule>,
+    /// The tool's JSON arguments, unparsed (parse only what you need).
+    pub arguments: Option<&'a RawValue>,
+    /// The JSON-RPC method, `None` for requests without an MCP body.
+    pub method: Option<&'a str>,
+    /// The client address, as the adapter determined it.
+    pub client_ip: Option<IpAddr>,
+    /// Now, in seconds since the epoch.
+    pub now: u64,
+}
+
+impl<'a> PolicyRequest<'a> {
+    /// A request for `principal` at `now`; the other fields start empty.
+    pub fn new(principal: &'a Principal, now: u64) -> Self {
+        PolicyRequest {
+            principal,
+            tool: None,
+            rule: None,
+            arguments: None,
+            method: None,
+            client_ip: None,
+            now,
+        }
+    }
+}
+
+/// A verifier that rejects everything; useful as a placeholder in examples and tests of
+/// denial rendering.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RejectAll;
+
+#[async_trait]
+impl TokenVerifier for RejectAll {
+    async fn verify(&self, _token: &str) -> Result<Claims, Denial> {
+        Err(Denial::invalid_token("no token verifier is configured"))
+    }
+}

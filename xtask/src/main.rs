@@ -1,0 +1,2 @@
+//! The project's own automation: `cargo xtask demo`, `cargo xtask test`.
+fn main() {}
