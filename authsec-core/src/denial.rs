@@ -254,7 +254,11 @@ impl fmt::Display for DenialCode {
 /// Build one with the constructor named after its code, then render it with
 /// [`Denial::render`] (HTTP) or [`Denial::to_jsonrpc_error`] (in-band).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Denial {
+pub struct Denial(Box<Details>);
+
+/// The data of a denial, boxed so `Result<_, Denial>` stays one pointer wide on the hot path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Details {
     code: DenialCode,
     description: Cow<'static, str>,
     scope: Option<String>,
@@ -267,7 +271,7 @@ pub struct Denial {
 impl Denial {
     /// A denial with the code's default description.
     pub fn new(code: DenialCode) -> Self {
-        Denial {
+        Denial(Box::new(Details {
             code,
             description: Cow::Borrowed(code.default_description()),
             scope: None,
@@ -275,7 +279,7 @@ impl Denial {
             acr_values: Vec::new(),
             max_age: None,
             retry_after: None,
-        }
+        }))
     }
 
     /// `missing_token`: no credentials were presented.
@@ -320,12 +324,12 @@ impl Denial {
         granted.into_iter().for_each(&mut add);
         required.iter().map(String::as_str).for_each(&mut add);
         let mut denial = Self::new(DenialCode::ScopeInsufficient);
-        denial.description = Cow::Owned(format!(
+        denial.0.description = Cow::Owned(format!(
             "this operation requires the scopes: {}",
             required.join(" ")
         ));
-        denial.scope = Some(challenge.join(" "));
-        denial.required_scopes = required;
+        denial.0.scope = Some(challenge.join(" "));
+        denial.0.required_scopes = required;
         denial
     }
 
@@ -336,8 +340,8 @@ impl Denial {
         max_age: Option<u64>,
     ) -> Self {
         let mut denial = Self::new(DenialCode::StepUpRequired);
-        denial.acr_values = acr_values.into_iter().map(Into::into).collect();
-        denial.max_age = max_age;
+        denial.0.acr_values = acr_values.into_iter().map(Into::into).collect();
+        denial.0.max_age = max_age;
         denial
     }
 
@@ -349,7 +353,7 @@ impl Denial {
     /// `quota_exceeded`, retry after `retry_after` seconds.
     pub fn quota_exceeded(retry_after: u64) -> Self {
         let mut denial = Self::new(DenialCode::QuotaExceeded);
-        denial.retry_after = Some(retry_after);
+        denial.0.retry_after = Some(retry_after);
         denial
     }
 
@@ -357,7 +361,7 @@ impl Denial {
     pub fn authorization_unavailable(description: impl Into<Cow<'static, str>>) -> Self {
         let mut denial =
             Self::new(DenialCode::AuthorizationUnavailable).with_description(description);
-        denial.retry_after = Some(5);
+        denial.0.retry_after = Some(5);
         denial
     }
 
@@ -368,61 +372,61 @@ impl Denial {
 
     /// Replaces the human description.
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
-        self.description = description.into();
+        self.0.description = description.into();
         self
     }
 
     /// Sets the challenge's `scope` (space-delimited).
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
         let scope = scope.into();
-        self.scope = (!scope.is_empty()).then_some(scope);
+        self.0.scope = (!scope.is_empty()).then_some(scope);
         self
     }
 
     /// Sets `Retry-After` in seconds.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     /// The code.
     pub fn code(&self) -> DenialCode {
-        self.code
+        self.0.code
     }
 
     /// The human description (developer-facing).
     pub fn description(&self) -> &str {
-        &self.description
+        &self.0.description
     }
 
     /// The challenge's `scope`, if any.
     pub fn scope(&self) -> Option<&str> {
-        self.scope.as_deref()
+        self.0.scope.as_deref()
     }
 
     /// The scopes the operation needs (for `scope_insufficient`).
     pub fn required_scopes(&self) -> &[String] {
-        &self.required_scopes
+        &self.0.required_scopes
     }
 
     /// The acceptable `acr` values (for `step_up_required`).
     pub fn acr_values(&self) -> &[String] {
-        &self.acr_values
+        &self.0.acr_values
     }
 
     /// The maximum authentication age in seconds (for `step_up_required`).
     pub fn max_age(&self) -> Option<u64> {
-        self.max_age
+        self.0.max_age
     }
 
     /// `Retry-After` in seconds (for `quota_exceeded`, `authorization_unavailable`).
     pub fn retry_after(&self) -> Option<u64> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The HTTP status.
     pub fn status(&self) -> u16 {
-        self.code.status()
+        self.0.code.status()
     }
 
     /// The `WWW-Authenticate` value, or `None` for codes that carry no challenge.
@@ -430,7 +434,7 @@ impl Denial {
     /// Values are quoted and restricted to the characters RFC 6750 allows; `resource_metadata`
     /// is on every challenge.
     pub fn www_authenticate(&self, resource_metadata: &str) -> Option<String> {
-        let error = row(self.code).challenge?;
+        let error = row(self.0.code).challenge?;
         let mut header = String::with_capacity(160);
         header.push_str("Bearer ");
         let mut first = true;
@@ -446,15 +450,15 @@ impl Denial {
         };
         if !error.is_empty() {
             param("error", error);
-            param("error_description", &self.description);
+            param("error_description", &self.0.description);
         }
-        if let Some(scope) = &self.scope {
+        if let Some(scope) = &self.0.scope {
             param("scope", scope);
         }
-        if !self.acr_values.is_empty() {
-            param("acr_values", &self.acr_values.join(" "));
+        if !self.0.acr_values.is_empty() {
+            param("acr_values", &self.0.acr_values.join(" "));
         }
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = self.0.max_age {
             param("max_age", &max_age.to_string());
         }
         param("resource_metadata", resource_metadata);
@@ -466,26 +470,29 @@ impl Denial {
         let mut map = Map::new();
         map.insert(
             "error".into(),
-            Value::from(self.code.oauth_error().unwrap_or(self.code.as_str())),
+            Value::from(self.0.code.oauth_error().unwrap_or(self.0.code.as_str())),
         );
         map.insert(
             "error_description".into(),
-            Value::from(self.description.as_ref()),
+            Value::from(self.0.description.as_ref()),
         );
-        map.insert("denial".into(), Value::from(self.code.as_str()));
-        if let Some(scope) = &self.scope {
+        map.insert("denial".into(), Value::from(self.0.code.as_str()));
+        if let Some(scope) = &self.0.scope {
             map.insert("scope".into(), Value::from(scope.as_str()));
         }
-        if !self.required_scopes.is_empty() {
-            map.insert("required_scopes".into(), json!(self.required_scopes));
+        if !self.0.required_scopes.is_empty() {
+            map.insert("required_scopes".into(), json!(self.0.required_scopes));
         }
-        if !self.acr_values.is_empty() {
-            map.insert("acr_values".into(), Value::from(self.acr_values.join(" ")));
+        if !self.0.acr_values.is_empty() {
+            map.insert(
+                "acr_values".into(),
+                Value::from(self.0.acr_values.join(" ")),
+            );
         }
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = self.0.max_age {
             map.insert("max_age".into(), Value::from(max_age));
         }
-        if let Some(retry_after) = self.retry_after {
+        if let Some(retry_after) = self.0.retry_after {
             map.insert("retry_after".into(), Value::from(retry_after));
         }
         map.insert("resource_metadata".into(), Value::from(resource_metadata));
@@ -502,8 +509,8 @@ impl Denial {
     /// A JSON-RPC error object `{"code", "message", "data"}` for in-band delivery.
     pub fn to_jsonrpc_error(&self, resource_metadata: &str) -> Value {
         json!({
-            "code": self.code.jsonrpc_code(),
-            "message": self.description.as_ref(),
+            "code": self.0.code.jsonrpc_code(),
+            "message": self.0.description.as_ref(),
             "data": Value::Object(self.details(resource_metadata)),
         })
     }
@@ -513,7 +520,7 @@ impl Denial {
         RenderedDenial {
             status: self.status(),
             www_authenticate: self.www_authenticate(resource_metadata),
-            retry_after: self.retry_after.map(|s| s.to_string()),
+            retry_after: self.0.retry_after.map(|s| s.to_string()),
             body: self.json_body(resource_metadata),
         }
     }
@@ -521,7 +528,7 @@ impl Denial {
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.description)
+        write!(f, "{}: {}", self.0.code, self.0.description)
     }
 }
 

@@ -1,2 +1,157 @@
-//! The project's own automation: `cargo xtask demo`, `cargo xtask test`.
-fn main() {}
+//! The project's own automation.
+//!
+//! - `cargo xtask demo`: the whole story of an agent meeting a protected MCP server, over real
+//!   HTTP on loopback, printed as a transcript.
+//! - `cargo xtask test`: everything CI runs.
+
+use std::process::{Command, ExitCode};
+
+mod demo;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("demo") => run_demo(),
+        Some("test") => run_tests(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_demo() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("xtask: cannot start tokio: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo::run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\ndemo failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One step of `cargo xtask test`.
+struct Step {
+    what: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    dir: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        what: "formatting",
+        program: "cargo",
+        args: &["fmt", "--all", "--", "--check"],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "oidc-provider (npm ci)",
+        program: "npm",
+        args: &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        dir: "tests/oidc-provider",
+        env: &[],
+    },
+    Step {
+        what: "build every target (examples included, so the tests can start them)",
+        program: "cargo",
+        args: &["build", "--workspace", "--all-targets", "--locked"],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "tests",
+        program: "cargo",
+        args: &["test", "--workspace", "--locked"],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "authsec-core with both crypto backends (the provider is installed, no panic)",
+        program: "cargo",
+        args: &[
+            "test",
+            "-p",
+            "authsec-core",
+            "--features",
+            "aws-lc-rs,rust-crypto",
+            "--locked",
+        ],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "documentation of every public item",
+        program: "cargo",
+        args: &[
+            "doc",
+            "--no-deps",
+            "--locked",
+            "-p",
+            "authsec-core",
+            "-p",
+            "authsec-jwks",
+            "-p",
+            "authsec-axum",
+            "-p",
+            "authsec-policy",
+            "-p",
+            "authsec-actix",
+            "-p",
+            "authsec-client",
+        ],
+        dir: ".",
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+];
+
+fn run_tests(args: &[String]) -> ExitCode {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let skip_fmt = args.iter().any(|a| a == "--no-fmt");
+    for step in STEPS {
+        if skip_fmt && step.what == "formatting" {
+            continue;
+        }
+        println!(
+            "\n==> {}: {} {}",
+            step.what,
+            step.program,
+            step.args.join(" ")
+        );
+        let status = Command::new(step.program)
+            .args(step.args)
+            .current_dir(workspace.join(step.dir))
+            .envs(step.env.iter().copied())
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                eprintln!("xtask test: {} failed ({status})", step.what);
+                return ExitCode::FAILURE;
+            }
+            Err(error) => {
+                eprintln!("xtask test: cannot run {}: {error}", step.program);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("\nxtask test: every step passed");
+    ExitCode::SUCCESS
+}

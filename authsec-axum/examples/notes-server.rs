@@ -1,0 +1,258 @@
+//! The notes demo server: an rmcp MCP server protected by authsec.
+//!
+//! ```text
+//! AUTHSEC_ISSUER=http://127.0.0.1:9000 cargo run --release -p authsec-axum --example notes-server
+//! ```
+//!
+//! Environment (the contract; see the README):
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `AUTHSEC_LISTEN` | address to bind | `127.0.0.1:8811` |
+//! | `AUTHSEC_ISSUER` | the authorization server; everything else is discovered from it | required |
+//! | `AUTHSEC_RESOURCE` | the canonical URI of this server (tokens' audience) | `http://{AUTHSEC_LISTEN}/mcp` |
+//! | `AUTHSEC_INTROSPECTION_CLIENT_ID` / `_SECRET` | client_secret_basic credentials for the AS's introspection endpoint; unset means JWT-only | unset |
+//! | `AUTHSEC_INTROSPECTION_CACHE_SECONDS` | how long an introspection answer is reused (0 = every request) | `0` |
+//! | `AUTHSEC_NOTES_JSON_RESPONSE` | `1`: stateless mode with `application/json` responses instead of SSE | unset |
+//!
+//! Tools: `list_notes` (`notes:read`), `add_note {text}` (`notes:write`), `purge_notes`
+//! (`notes:admin` plus a fresh MFA login: `acr` = `mfa` or `amr` ∋ `mfa`, `auth_time` ≤ 300 s ago).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authsec_axum::{AuthsecLayer, metadata_router};
+use authsec_core::{Denial, Guard, Policy, PolicyRequest, Principal, ToolManifest, ToolRule};
+use authsec_jwks::{ClientCredentials, RemoteIssuer, ValidationMode};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+
+/// The step-up rule for `purge_notes`.
+const MFA_MAX_AGE: u64 = 300;
+
+#[derive(Clone)]
+struct Notes {
+    /// Notes per subject.
+    store: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    #[allow(dead_code)] // read by the tool_handler macro
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct AddNote {
+    /// The text of the note.
+    text: String,
+}
+
+fn caller(parts: &http::request::Parts) -> Result<Principal, ErrorData> {
+    parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ErrorData::internal_error("no authenticated principal", None))
+}
+
+#[tool_router]
+impl Notes {
+    fn new(store: Arc<Mutex<HashMap<String, Vec<String>>>>) -> Self {
+        Notes {
+            store,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "List your notes (needs notes:read)")]
+    async fn list_notes(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let who = caller(&parts)?;
+        let store = self
+            .store
+            .lock()
+            .map_err(|_| ErrorData::internal_error("store poisoned", None))?;
+        let notes = store.get(who.subject()).cloned().unwrap_or_default();
+        let text = if notes.is_empty() {
+            format!("{} has no notes", who.subject())
+        } else {
+            notes.join("\n")
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+    }
+
+    #[tool(description = "Add a note (needs notes:write)")]
+    async fn add_note(
+        &self,
+        Parameters(AddNote { text }): Parameters<AddNote>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let who = caller(&parts)?;
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| ErrorData::internal_error("store poisoned", None))?;
+        let notes = store.entry(who.subject().to_owned()).or_default();
+        notes.push(text);
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "added note {} for {}",
+            notes.len(),
+            who.subject()
+        ))]))
+    }
+
+    #[tool(description = "Delete every note (needs notes:admin and a fresh MFA login)")]
+    async fn purge_notes(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let who = caller(&parts)?;
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| ErrorData::internal_error("store poisoned", None))?;
+        let purged: usize = store.values().map(Vec::len).sum();
+        store.clear();
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "{} purged {purged} notes",
+            who.subject()
+        ))]))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Notes {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions("A notes server protected by authsec")
+    }
+}
+
+/// Check 5 for tools whose manifest entry names the `fresh_mfa` policy. (With authsec-policy
+/// this becomes configuration; here it shows how small a hand-written `Policy` is.)
+struct FreshMfa;
+
+#[async_trait]
+impl Policy for FreshMfa {
+    async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial> {
+        if request.rule.and_then(|rule| rule.policy.as_deref()) != Some("fresh_mfa") {
+            return Ok(());
+        }
+        let who = request.principal;
+        let mfa = who.acr() == Some("mfa") || who.amr().iter().any(|m| m == "mfa");
+        let fresh = who
+            .auth_time()
+            .is_some_and(|at| request.now.saturating_sub(at) <= MFA_MAX_AGE);
+        if mfa && fresh {
+            Ok(())
+        } else {
+            Err(Denial::step_up_required(["mfa"], Some(MFA_MAX_AGE)))
+        }
+    }
+}
+
+fn manifest() -> ToolManifest {
+    ToolManifest::new()
+        .tool("list_notes", ["notes:read"])
+        .tool("add_note", ["notes:write"])
+        .rule(
+            "purge_notes",
+            ToolRule::scopes(["notes:admin"]).with_policy("fresh_mfa"),
+        )
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("notes-server: {error}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let listen = env("AUTHSEC_LISTEN").unwrap_or_else(|| "127.0.0.1:8811".to_owned());
+    let issuer_url = env("AUTHSEC_ISSUER")
+        .ok_or("AUTHSEC_ISSUER is not set: give the authorization server's issuer URL")?;
+    let resource = env("AUTHSEC_RESOURCE").unwrap_or_else(|| format!("http://{listen}/mcp"));
+    let cache_seconds: u64 = match env("AUTHSEC_INTROSPECTION_CACHE_SECONDS") {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| {
+            format!("AUTHSEC_INTROSPECTION_CACHE_SECONDS={v:?} is not a number of seconds")
+        })?,
+    };
+    let mut issuer = RemoteIssuer::builder(issuer_url.as_str());
+    let mode = match (
+        env("AUTHSEC_INTROSPECTION_CLIENT_ID"),
+        env("AUTHSEC_INTROSPECTION_CLIENT_SECRET"),
+    ) {
+        (Some(id), Some(secret)) => {
+            issuer = issuer
+                .introspection_credentials(ClientCredentials::basic(id, secret))
+                .introspection_ttl(Duration::from_secs(cache_seconds));
+            ValidationMode::JwtAndIntrospection
+        }
+        (None, None) => ValidationMode::Jwt,
+        _ => return Err("set both AUTHSEC_INTROSPECTION_CLIENT_ID and AUTHSEC_INTROSPECTION_CLIENT_SECRET, or neither".into()),
+    };
+    let issuer = issuer.discover().await?;
+    let guard: Guard = issuer
+        .guard(&resource, mode)?
+        .manifest(manifest())
+        .policy(FreshMfa)
+        .initial_scopes(["notes:read"])
+        .resource_name("authsec notes demo")
+        .build()?;
+
+    let resource_url = url::Url::parse(&resource)?;
+    let host = resource_url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let authority = match resource_url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    let origin = resource_url.origin().ascii_serialization();
+    let json = env("AUTHSEC_NOTES_JSON_RESPONSE").is_some_and(|v| v == "1");
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts([host, authority])
+        .with_allowed_origins([origin])
+        .with_legacy_session_mode(!json)
+        .with_json_response(json);
+    let store = Arc::new(Mutex::new(HashMap::new()));
+    let mcp = StreamableHttpService::new(
+        move || Ok(Notes::new(store.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+
+    let path = guard.resource().path().to_owned();
+    let app = axum::Router::new()
+        .nest_service(&path, mcp)
+        .layer(AuthsecLayer::new(guard.clone()))
+        .merge(metadata_router(&guard));
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!(
+        "notes-server listening on http://{} resource={} issuer={}",
+        listener.local_addr()?,
+        guard.resource().as_str(),
+        issuer_url
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! authsec end-to-end test support.
+#![forbid(unsafe_code)]
+pub mod agent;
+pub mod dev_issuer;
+pub mod mcp_http;
+pub mod notes_server;
+pub mod oidc_provider;

@@ -1,0 +1,211 @@
+//! Runs the notes demo server (`authsec-axum`'s `notes-server` example) as a real process on
+//! loopback, configured only through its documented environment, as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Environment for one notes server.
+#[derive(Clone, Debug, Default)]
+pub struct NotesEnv {
+    /// `AUTHSEC_ISSUER`.
+    pub issuer: String,
+    /// `AUTHSEC_INTROSPECTION_CLIENT_ID` / `_SECRET`.
+    pub introspection: Option<(String, String)>,
+    /// `AUTHSEC_INTROSPECTION_CACHE_SECONDS`.
+    pub introspection_cache_seconds: Option<u64>,
+    /// `AUTHSEC_NOTES_JSON_RESPONSE=1` (stateless, `application/json` responses).
+    pub json_response: bool,
+    /// `AUTHSEC_RESOURCE` override (default: `http://127.0.0.1:PORT/mcp`).
+    pub resource: Option<String>,
+    /// Extra variables.
+    pub extra: Vec<(String, String)>,
+}
+
+impl NotesEnv {
+    /// JWT-only validation against `issuer`.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        NotesEnv {
+            issuer: issuer.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds introspection with these credentials and cache seconds.
+    pub fn introspection(mut self, id: &str, secret: &str, cache_seconds: u64) -> Self {
+        self.introspection = Some((id.to_owned(), secret.to_owned()));
+        self.introspection_cache_seconds = Some(cache_seconds);
+        self
+    }
+
+    /// Stateless JSON responses instead of SSE.
+    pub fn json_response(mut self) -> Self {
+        self.json_response = true;
+        self
+    }
+}
+
+/// A running notes server; killed on drop.
+pub struct NotesServer {
+    child: Child,
+    base: String,
+    resource: String,
+}
+
+/// Why the notes server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotesServerError {
+    /// Building the example failed.
+    #[error("building the notes-server example failed: {0}")]
+    Build(String),
+    /// The process could not be spawned or exited early.
+    #[error("the notes server did not start: {0}")]
+    Start(String),
+}
+
+impl NotesServer {
+    /// Builds the example if needed, starts it on a free loopback port and waits until it
+    /// listens.
+    pub async fn start(env: NotesEnv) -> Result<NotesServer, NotesServerError> {
+        let binary = notes_server_binary()?;
+        let port = free_port().map_err(|e| NotesServerError::Start(e.to_string()))?;
+        let listen = format!("127.0.0.1:{port}");
+        let resource = env
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}/mcp"));
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AUTHSEC_LISTEN", &listen)
+            .env("AUTHSEC_ISSUER", &env.issuer)
+            .env("AUTHSEC_RESOURCE", &resource)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some((id, secret)) = &env.introspection {
+            command
+                .env("AUTHSEC_INTROSPECTION_CLIENT_ID", id)
+                .env("AUTHSEC_INTROSPECTION_CLIENT_SECRET", secret);
+        }
+        if let Some(seconds) = env.introspection_cache_seconds {
+            command.env("AUTHSEC_INTROSPECTION_CACHE_SECONDS", seconds.to_string());
+        }
+        if env.json_response {
+            command.env("AUTHSEC_NOTES_JSON_RESPONSE", "1");
+        }
+        for (name, value) in &env.extra {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| NotesServerError::Start(format!("{}: {e}", binary.display())))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| NotesServerError::Start("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("notes-server listening on") {
+                    return Ok(());
+                }
+            }
+            Err(NotesServerError::Start(
+                "the process exited before listening (see its stderr above)".into(),
+            ))
+        })
+        .await
+        .map_err(|_| NotesServerError::Start("no listening line within 30 s".into()))?;
+        ready?;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(NotesServer {
+            child,
+            base: format!("http://{listen}"),
+            resource,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The MCP endpoint (the resource URI).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The compiled `notes-server` example of the current profile, built on demand.
+pub fn notes_server_binary() -> Result<PathBuf, NotesServerError> {
+    let (target_profile_dir, release) = target_profile_dir();
+    let binary = target_profile_dir.join("examples").join("notes-server");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .to_path_buf();
+    let mut command =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(&workspace).args([
+        "build",
+        "--quiet",
+        "-p",
+        "authsec-axum",
+        "--example",
+        "notes-server",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    // Cheap when up to date; makes `cargo test -p authsec-tests` work on its own.
+    let status = command
+        .status()
+        .map_err(|e| NotesServerError::Build(e.to_string()))?;
+    if !status.success() {
+        return Err(NotesServerError::Build(format!(
+            "cargo exited with {status}"
+        )));
+    }
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(NotesServerError::Build(format!(
+            "{} is missing after the build",
+            binary.display()
+        )))
+    }
+}
+
+/// `target/debug` or `target/release`, from the running executable's location
+/// (`target/<profile>/deps/<test>` or `target/<profile>/<bin>`).
+fn target_profile_dir() -> (PathBuf, bool) {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let release = dir.file_name().is_some_and(|name| name == "release");
+    (dir, release)
+}

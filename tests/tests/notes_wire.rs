@@ -1,0 +1,624 @@
+//! The notes demo server at the wire: a real process, configured only through its environment,
+//! driven over loopback HTTP, with tokens from the dev issuer. Every assertion is on the exact
+//! status, header and body a client sees.
+
+use std::time::Duration;
+
+use authsec_tests::dev_issuer::{
+    DEFAULT_INTROSPECTION_CLIENT_ID, DEFAULT_INTROSPECTION_CLIENT_SECRET, DevIssuer, GarbageToken,
+    garbage_token,
+};
+use authsec_tests::mcp_http::{McpHttp, McpResponse};
+use authsec_tests::notes_server::{NotesEnv, NotesServer};
+use serde_json::{Value, json};
+
+struct Setup {
+    issuer: DevIssuer,
+    server: NotesServer,
+}
+
+impl Setup {
+    async fn jwt_only() -> Setup {
+        let issuer = DevIssuer::start().await.expect("dev issuer");
+        let server = NotesServer::start(NotesEnv::new(issuer.issuer()))
+            .await
+            .expect("notes server");
+        Setup { issuer, server }
+    }
+
+    async fn with(env: impl FnOnce(NotesEnv) -> NotesEnv) -> Setup {
+        let issuer = DevIssuer::start().await.expect("dev issuer");
+        let server = NotesServer::start(env(NotesEnv::new(issuer.issuer())))
+            .await
+            .expect("notes server");
+        Setup { issuer, server }
+    }
+
+    async fn introspecting(cache_seconds: u64) -> Setup {
+        Self::with(|env| {
+            env.introspection(
+                DEFAULT_INTROSPECTION_CLIENT_ID,
+                DEFAULT_INTROSPECTION_CLIENT_SECRET,
+                cache_seconds,
+            )
+        })
+        .await
+    }
+
+    fn prm(&self) -> String {
+        self.server.url("/.well-known/oauth-protected-resource/mcp")
+    }
+
+    /// A token for this server with these scopes (acr pwd, fresh auth_time).
+    fn token(&self, scope: &str) -> String {
+        self.issuer
+            .mint()
+            .aud(self.server.resource())
+            .scope(scope)
+            .sign()
+    }
+
+    /// An initialized MCP session with a token of these scopes.
+    async fn session(&self, scope: &str) -> McpHttp {
+        let mut mcp = McpHttp::new(self.server.resource());
+        mcp.set_token(Some(self.token(scope)));
+        let init = mcp.initialize().await.unwrap();
+        assert_eq!(init.status, 200, "initialize: {}", init.body);
+        mcp
+    }
+}
+
+fn assert_json_body(response: &McpResponse, expected: Value) {
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.json(), expected, "body: {}", response.body);
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_initial_scope_and_resource_metadata() {
+    let s = Setup::jwt_only().await;
+    let mcp = McpHttp::new(s.server.resource());
+    let response = mcp
+        .post(&json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.www_authenticate(),
+        Some(
+            format!(
+                "Bearer scope=\"notes:read\", resource_metadata=\"{}\"",
+                s.prm()
+            )
+            .as_str()
+        )
+    );
+    assert_json_body(
+        &response,
+        json!({"error":"missing_token","error_description":"an access token is required",
+               "denial":"missing_token","scope":"notes:read","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn get_stream_and_delete_session_need_a_token_too() {
+    let s = Setup::jwt_only().await;
+    let mcp = McpHttp::new(s.server.resource());
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = mcp.send(mcp.request(method.clone())).await.unwrap();
+        assert_eq!(response.status, 401, "{method}");
+        assert_eq!(
+            response.www_authenticate(),
+            Some(
+                format!(
+                    "Bearer scope=\"notes:read\", resource_metadata=\"{}\"",
+                    s.prm()
+                )
+                .as_str()
+            ),
+            "{method}"
+        );
+    }
+    // A notification without a token is refused as well.
+    let response = mcp
+        .post(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 401);
+}
+
+#[tokio::test]
+async fn metadata_document_is_exact_at_path_and_root() {
+    let s = Setup::jwt_only().await;
+    let http = reqwest::Client::new();
+    for url in [
+        s.prm(),
+        s.server.url("/.well-known/oauth-protected-resource"),
+    ] {
+        let response = http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "resource": s.server.resource(),
+                "authorization_servers": [s.issuer.issuer()],
+                "scopes_supported": ["notes:write", "notes:read", "notes:admin"],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "authsec notes demo"
+            })
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_tokens_are_invalid_token() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = McpHttp::new(s.server.resource());
+    // A value outside the b64token syntax is a malformed header, not a bad token.
+    mcp.set_token(Some(garbage_token(GarbageToken::NotBase64)));
+    let response = mcp.tools_list().await.unwrap();
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["error_description"],
+        "the bearer token is not a valid b64token (RFC 6750 §2.1)"
+    );
+    for kind in [
+        GarbageToken::NotJson,
+        GarbageToken::JsonNotObject,
+        GarbageToken::TwoSegments,
+        GarbageToken::FourSegments,
+    ] {
+        mcp.set_token(Some(garbage_token(kind)));
+        let response = mcp.tools_list().await.unwrap();
+        assert_eq!(response.status, 401, "{kind:?}");
+        let body = response.json();
+        assert_eq!(body["denial"], "invalid_token", "{kind:?}");
+        assert_eq!(
+            response.www_authenticate().unwrap(),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{}\"",
+                body["error_description"].as_str().unwrap(),
+                s.prm()
+            )
+        );
+    }
+    mcp.set_token(Some("garbage".into()));
+    let response = mcp.tools_list().await.unwrap();
+    assert_eq!(response.status, 401);
+    assert_json_body(
+        &response,
+        json!({"error":"invalid_token",
+               "error_description":"the token is not a signed JWT (expected three dot-separated parts)",
+               "denial":"invalid_token","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn expired_and_foreign_tokens_are_invalid_token() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = McpHttp::new(s.server.resource());
+    let cases = [
+        (
+            s.issuer
+                .mint()
+                .aud(s.server.resource())
+                .scope("notes:read")
+                .expires_in(-600)
+                .sign(),
+            "the token has expired",
+        ),
+        (
+            s.issuer
+                .mint()
+                .aud(s.server.resource())
+                .scope("notes:read")
+                .alg_none(),
+            "unsigned tokens (alg none) are refused",
+        ),
+        (
+            s.issuer
+                .mint()
+                .aud(s.server.resource())
+                .scope("notes:read")
+                .foreign_key_with_issuer_kid(),
+            "the token signature is invalid",
+        ),
+        (
+            s.issuer
+                .mint()
+                .aud(s.server.resource())
+                .scope("notes:read")
+                .typ("JWT")
+                .sign(),
+            "the token's typ is \"JWT\", expected \"at+jwt\" (RFC 9068)",
+        ),
+    ];
+    for (token, description) in cases {
+        mcp.set_token(Some(token));
+        let response = mcp.tools_list().await.unwrap();
+        assert_eq!(response.status, 401, "{description}");
+        assert_json_body(
+            &response,
+            json!({"error":"invalid_token","error_description":description,
+                   "denial":"invalid_token","resource_metadata":s.prm()}),
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_for_another_resource_is_invalid_audience() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = McpHttp::new(s.server.resource());
+    mcp.set_token(Some(
+        s.issuer
+            .mint()
+            .aud("https://other.example/mcp")
+            .scope("notes:read")
+            .sign(),
+    ));
+    let response = mcp.tools_list().await.unwrap();
+    assert_eq!(response.status, 401);
+    let description = format!(
+        "the token's aud [\"https://other.example/mcp\"] does not include this resource {:?}; request the token with resource={}",
+        s.server.resource(),
+        s.server.resource()
+    );
+    assert_eq!(
+        response.www_authenticate().unwrap(),
+        format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{}\"",
+            description.replace('"', "'"),
+            s.prm()
+        )
+    );
+    assert_json_body(
+        &response,
+        json!({"error":"invalid_token","error_description":description,
+               "denial":"invalid_audience","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn two_credentials_or_a_query_token_are_invalid_request() {
+    let s = Setup::jwt_only().await;
+    let token = s.token("notes:read");
+    let http = reqwest::Client::new();
+    let two = http
+        .post(s.server.resource())
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
+    assert_eq!(
+        two.headers()["www-authenticate"],
+        format!(
+            "Bearer error=\"invalid_request\", error_description=\"more than one Authorization header was sent\", resource_metadata=\"{}\"",
+            s.prm()
+        )
+        .as_str()
+    );
+    let query = http
+        .post(format!("{}?access_token={token}", s.server.resource()))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 400);
+    let body: Value = query.json().await.unwrap();
+    assert_eq!(body["denial"], "invalid_request");
+    assert_eq!(
+        body["error_description"],
+        "access tokens in the query string are not accepted; send an Authorization: Bearer header"
+    );
+}
+
+#[tokio::test]
+async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = s.session("notes:read").await;
+    let list = mcp.tools_list().await.unwrap();
+    assert_eq!(list.status, 200);
+    assert_eq!(list.tool_names(), ["list_notes"]);
+    let response = mcp
+        .call_tool("add_note", json!({"text":"x"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        response.www_authenticate(),
+        Some(
+            format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"this operation requires the scopes: notes:write\", scope=\"notes:read notes:write\", resource_metadata=\"{}\"",
+                s.prm()
+            )
+            .as_str()
+        )
+    );
+    assert_json_body(
+        &response,
+        json!({"error":"insufficient_scope",
+               "error_description":"this operation requires the scopes: notes:write",
+               "denial":"scope_insufficient","scope":"notes:read notes:write",
+               "required_scopes":["notes:write"],"resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn purge_needs_fresh_mfa_after_scope() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = McpHttp::new(s.server.resource());
+    let resource = s.server.resource();
+
+    // Scope is checked before policy: no notes:admin → 403 even without MFA.
+    mcp.set_token(Some(s.token("notes:read")));
+    assert_eq!(mcp.initialize().await.unwrap().status, 200);
+    let response = mcp.call_tool("purge_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 403);
+    assert_eq!(response.json()["denial"], "scope_insufficient");
+
+    // notes:admin with a password login → step-up.
+    mcp.set_token(Some(s.token("notes:read notes:admin")));
+    let response = mcp.call_tool("purge_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.www_authenticate(),
+        Some(
+            format!(
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"a stronger or more recent authentication is required\", acr_values=\"mfa\", max_age=\"300\", resource_metadata=\"{}\"",
+                s.prm()
+            )
+            .as_str()
+        )
+    );
+    assert_json_body(
+        &response,
+        json!({"error":"insufficient_user_authentication",
+               "error_description":"a stronger or more recent authentication is required",
+               "denial":"step_up_required","acr_values":"mfa","max_age":300,
+               "resource_metadata":s.prm()}),
+    );
+
+    // MFA, but ten minutes ago → still step-up.
+    mcp.set_token(Some(
+        s.issuer
+            .mint()
+            .aud(resource)
+            .scope("notes:admin")
+            .acr("mfa")
+            .amr(["pwd", "mfa"])
+            .auth_time_offset(-600)
+            .sign(),
+    ));
+    let response = mcp.call_tool("purge_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(response.json()["denial"], "step_up_required");
+
+    // amr contains mfa and the login is fresh → allowed.
+    mcp.set_token(Some(
+        s.issuer
+            .mint()
+            .aud(resource)
+            .scope("notes:admin")
+            .acr("pwd")
+            .amr(["pwd", "mfa"])
+            .sign(),
+    ));
+    let response = mcp.call_tool("purge_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.tool_text().as_deref(),
+        Some("alice purged 0 notes")
+    );
+}
+
+#[tokio::test]
+async fn tools_outside_the_manifest_are_policy_denied_without_challenge() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = s.session("notes:read notes:write notes:admin").await;
+    let response = mcp.call_tool("delete_everything", json!({})).await.unwrap();
+    assert_eq!(response.status, 403);
+    assert_eq!(response.www_authenticate(), None);
+    assert_json_body(
+        &response,
+        json!({"error":"policy_denied",
+               "error_description":"the tool \"delete_everything\" is not in this server's tool manifest",
+               "denial":"policy_denied","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused_on_the_next_request_at_ttl_zero() {
+    let s = Setup::introspecting(0).await;
+    let token = s.token("notes:read");
+    let mut mcp = McpHttp::new(s.server.resource());
+    mcp.set_token(Some(token.clone()));
+    assert_eq!(mcp.initialize().await.unwrap().status, 200);
+    assert_eq!(
+        mcp.call_tool("list_notes", json!({})).await.unwrap().status,
+        200
+    );
+    assert!(s.issuer.revoke(&token));
+    let response = mcp.call_tool("list_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.www_authenticate(),
+        Some(
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"the access token is not active\", resource_metadata=\"{}\"",
+                s.prm()
+            )
+            .as_str()
+        )
+    );
+    assert_json_body(
+        &response,
+        json!({"error":"invalid_token","error_description":"the access token is not active",
+               "denial":"token_revoked","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn unreachable_authorization_server_is_503_not_invalid_token() {
+    let s = Setup::introspecting(0).await;
+    let mut mcp = s.session("notes:read").await; // JWKS is now cached
+    s.issuer.shutdown().await;
+    mcp.set_token(Some(s.token("notes:read")));
+    let response = mcp.call_tool("list_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 503, "{}", response.body);
+    assert_eq!(response.www_authenticate(), None);
+    assert_eq!(response.header("retry-after"), Some("5"));
+    let body = response.json();
+    assert_eq!(body["denial"], "authorization_unavailable");
+    assert_eq!(body["error"], "authorization_unavailable");
+    assert_eq!(body["retry_after"], 5);
+}
+
+#[tokio::test]
+async fn a_session_cannot_be_reused_by_another_subject() {
+    let s = Setup::jwt_only().await;
+    let alice = s.session("notes:read").await;
+    let mut mallory = McpHttp::new(s.server.resource());
+    mallory.set_token(Some(
+        s.issuer
+            .mint()
+            .aud(s.server.resource())
+            .scope("notes:read")
+            .sub("mallory")
+            .sign(),
+    ));
+    mallory.set_session(alice.session().map(str::to_owned));
+    let response = mallory.call_tool("list_notes", json!({})).await.unwrap();
+    assert_eq!(response.status, 404);
+    assert_json_body(
+        &response,
+        json!({"error":"session_mismatch",
+               "error_description":"the session does not belong to this principal",
+               "denial":"session_mismatch","resource_metadata":s.prm()}),
+    );
+}
+
+#[tokio::test]
+async fn mcp_name_header_must_match_the_body() {
+    let s = Setup::jwt_only().await;
+    let mcp = s.session("notes:read notes:write notes:admin").await;
+    let response = mcp
+        .send(
+            mcp.request(reqwest::Method::POST)
+                .header("content-type", "application/json")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "list_notes")
+                .body(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"purge_notes","arguments":{}}}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["error_description"],
+        "the Mcp-Name header \"list_notes\" does not match the tool called in the body \"purge_notes\""
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_bound_is_refused_cleanly() {
+    let s = Setup::jwt_only().await;
+    let mcp = s.session("notes:write").await;
+    let text = "x".repeat(1024 * 1024 + 10);
+    let response = mcp
+        .post(&json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add_note","arguments":{"text":text}}}))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 413);
+    assert_eq!(
+        response.json()["error_description"],
+        "the request body exceeds 1048576 bytes"
+    );
+}
+
+async fn assert_tools_visible(s: &Setup) {
+    let cases = [
+        ("notes:read", vec!["list_notes"]),
+        ("notes:read notes:write", vec!["add_note", "list_notes"]),
+        (
+            "notes:read notes:write notes:admin",
+            vec!["add_note", "list_notes", "purge_notes"],
+        ),
+        ("profile", vec![]),
+    ];
+    for (scope, expected) in cases {
+        let mut mcp = s.session(scope).await;
+        let response = mcp.tools_list().await.unwrap();
+        assert_eq!(response.status, 200, "{scope}");
+        let mut names = response.tool_names();
+        names.sort();
+        assert_eq!(names, expected, "{scope}");
+        assert_eq!(
+            response.response().unwrap()["result"]["cacheScope"],
+            "private",
+            "{scope}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tools_list_is_filtered_in_sse_responses() {
+    let s = Setup::jwt_only().await;
+    let mut mcp = s.session("notes:read").await;
+    let response = mcp.tools_list().await.unwrap();
+    assert_eq!(response.header("content-type"), Some("text/event-stream"));
+    assert_tools_visible(&s).await;
+}
+
+#[tokio::test]
+async fn tools_list_is_filtered_in_json_responses() {
+    let s = Setup::with(NotesEnv::json_response).await;
+    let mut mcp = s.session("notes:read").await;
+    let response = mcp.tools_list().await.unwrap();
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_tools_visible(&s).await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_tool_calls_are_all_answered_correctly() {
+    // Stateless JSON mode: every call is its own HTTP exchange, as a load balancer would see it.
+    let s = Setup::with(NotesEnv::json_response).await;
+    let writer = s.session("notes:read notes:write").await;
+    let reader_token = s.token("notes:read");
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let mut mcp = writer.clone();
+        if i % 2 == 1 {
+            // Every other call has a token without notes:write: it must be refused.
+            mcp.set_token(Some(reader_token.clone()));
+        }
+        calls.push(tokio::spawn(async move {
+            let response = mcp
+                .call_tool("add_note", json!({"text": format!("note {i}")}))
+                .await
+                .unwrap();
+            (i, response.status)
+        }));
+    }
+    for call in calls {
+        let (i, status) = call.await.unwrap();
+        assert_eq!(status, if i % 2 == 0 { 200 } else { 403 }, "call {i}");
+    }
+    let mut reader = writer.clone();
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        reader.call_tool("list_notes", json!({})),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.tool_text().unwrap().lines().count(), 100);
+}
