@@ -13,6 +13,7 @@
 //! | `AUTHSEC_RESOURCE` | the canonical URI of this server (tokens' audience) | `http://{AUTHSEC_LISTEN}/mcp` |
 //! | `AUTHSEC_INTROSPECTION_CLIENT_ID` / `_SECRET` | client_secret_basic credentials for the AS's introspection endpoint; unset means JWT-only | unset |
 //! | `AUTHSEC_INTROSPECTION_CACHE_SECONDS` | how long an introspection answer is reused (0 = every request) | `0` |
+//! | `AUTHSEC_VALIDATION_MODE` | `jwt_only`, `jwt_and_introspect`, `introspection_only` (opaque tokens) or `auto` (JWT, plus introspection when credentials are set) | `auto` |
 //! | `AUTHSEC_NOTES_JSON_RESPONSE` | `1`: stateless mode with `application/json` responses instead of SSE | unset |
 //!
 //! Tools: `list_notes` (`notes:read`), `add_note {text}` (`notes:write`), `purge_notes`
@@ -191,19 +192,31 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         })?,
     };
     let mut issuer = RemoteIssuer::builder(issuer_url.as_str());
-    let mode = match (
+    let credentials = match (
         env("AUTHSEC_INTROSPECTION_CLIENT_ID"),
         env("AUTHSEC_INTROSPECTION_CLIENT_SECRET"),
     ) {
-        (Some(id), Some(secret)) => {
-            issuer = issuer
-                .introspection_credentials(ClientCredentials::basic(id, secret))
-                .introspection_ttl(Duration::from_secs(cache_seconds));
-            ValidationMode::JwtAndIntrospection
-        }
-        (None, None) => ValidationMode::Jwt,
+        (Some(id), Some(secret)) => Some(ClientCredentials::basic(id, secret)),
+        (None, None) => None,
         _ => return Err("set both AUTHSEC_INTROSPECTION_CLIENT_ID and AUTHSEC_INTROSPECTION_CLIENT_SECRET, or neither".into()),
     };
+    let mode = match env("AUTHSEC_VALIDATION_MODE").as_deref() {
+        None | Some("auto") => ValidationMode::Auto,
+        Some("jwt_only") => ValidationMode::Jwt,
+        Some("jwt_and_introspect") => ValidationMode::JwtAndIntrospection,
+        Some("introspection_only") => ValidationMode::Introspection,
+        Some(other) => {
+            return Err(format!(
+                "AUTHSEC_VALIDATION_MODE={other:?}: expected jwt_only, jwt_and_introspect, introspection_only or auto"
+            )
+            .into());
+        }
+    };
+    if let Some(credentials) = credentials {
+        issuer = issuer
+            .introspection_credentials(credentials)
+            .introspection_ttl(Duration::from_secs(cache_seconds));
+    }
     let issuer = issuer.discover().await?;
     let guard: Guard = issuer
         .guard(&resource, mode)?

@@ -20,7 +20,7 @@ use crate::error::ConfigError;
 use crate::jwt::DEFAULT_LEEWAY_SECONDS;
 use crate::manifest::ToolManifest;
 use crate::mcp::McpRequest;
-use crate::principal::Principal;
+use crate::principal::{Principal, TokenSource};
 use crate::resource::{ProtectedResourceMetadata, Resource};
 use crate::scope::validate_scope_token;
 use crate::verifier::{Policy, PolicyRequest, RevocationCheck, TokenVerifier};
@@ -207,7 +207,9 @@ impl Guard {
                 inner.resource.as_str()
             )));
         }
-        let cacheable = claims.expires_at.is_some();
+        // Introspection answers have their own cache with the configured TTL; caching them here
+        // until `exp` would hide a revocation.
+        let cacheable = claims.expires_at.is_some() && claims.source == TokenSource::Jwt;
         let principal = Principal::new(claims, token);
         if cacheable && let Some(cache) = &inner.tokens {
             cache.insert(token.to_owned(), principal.clone());
@@ -496,7 +498,7 @@ impl GuardBuilder {
         let resource = Resource::parse(self.resource)?;
         let verifier = self.verifier.ok_or_else(|| {
             ConfigError::new(
-                "no token verifier: call .verifier(...) (e.g. authsec_jwks::RemoteIssuer)",
+                "no token verifier: build the Guard with authsec_jwks::RemoteIssuer::guard(..), or call .verifier(..)",
             )
         })?;
         if self.authorization_servers.is_empty() {

@@ -21,6 +21,10 @@ pub struct NotesEnv {
     pub json_response: bool,
     /// `AUTHSEC_RESOURCE` override (default: `http://127.0.0.1:PORT/mcp`).
     pub resource: Option<String>,
+    /// Port on 127.0.0.1 (default: a free one).
+    pub port: Option<u16>,
+    /// `AUTHSEC_VALIDATION_MODE`.
+    pub validation_mode: Option<String>,
     /// Extra variables.
     pub extra: Vec<(String, String)>,
 }
@@ -71,7 +75,10 @@ impl NotesServer {
     /// listens.
     pub async fn start(env: NotesEnv) -> Result<NotesServer, NotesServerError> {
         let binary = notes_server_binary()?;
-        let port = free_port().map_err(|e| NotesServerError::Start(e.to_string()))?;
+        let port = match env.port {
+            Some(port) => port,
+            None => free_port().map_err(|e| NotesServerError::Start(e.to_string()))?,
+        };
         let listen = format!("127.0.0.1:{port}");
         let resource = env
             .resource
@@ -95,6 +102,9 @@ impl NotesServer {
         }
         if let Some(seconds) = env.introspection_cache_seconds {
             command.env("AUTHSEC_INTROSPECTION_CACHE_SECONDS", seconds.to_string());
+        }
+        if let Some(mode) = &env.validation_mode {
+            command.env("AUTHSEC_VALIDATION_MODE", mode);
         }
         if env.json_response {
             command.env("AUTHSEC_NOTES_JSON_RESPONSE", "1");
@@ -153,7 +163,8 @@ impl NotesServer {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
