@@ -1,24 +1,22 @@
-//! The tower [`Layer`] and its [`Service`]: runs the Guard on every request to the protected
-//! path, renders denials, and filters `tools/list` responses.
+//! The tower [`Layer`] and its [`Service`]: translates between http types and
+//! [`authsec_core::Protection`], which does the work.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers};
 use authsec_core::{
-    AccessRequest, Authorization, Decision, Denial, Guard, McpHeaders, Principal, classify,
+    Guard, IncomingRequest, Protection, RenderedDenial, RequestHeaders, ResponseFilter, Verdict,
     tools_list,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
-};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use http_body_util::{BodyExt, Limited};
 use tower_layer::Layer;
@@ -26,11 +24,7 @@ use tower_service::Service;
 
 use crate::sse::SseFilterBody;
 
-/// Default bound on a POST body buffered for classification: 1 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// Bound on a JSON `tools/list` response buffered for filtering: 16 MiB.
-const MAX_TOOLS_LIST_BYTES: usize = 16 * 1024 * 1024;
+pub use authsec_core::adapter::DEFAULT_MAX_BODY_BYTES;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -40,81 +34,57 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// - Every request under the prefix needs a valid token, whatever its method.
 /// - A POST body is buffered up to a bound, classified (JSON-RPC method, tool), and handed on
 ///   untouched; tool checks apply to `tools/call`.
-/// - An allowed request carries the [`Principal`] in its extensions.
+/// - An allowed request carries the [`Principal`](authsec_core::Principal) in its extensions.
 /// - A `tools/list` response (JSON or SSE) is filtered to the tools the caller may call.
 /// - An `Mcp-Session-Id` is bound to the subject that created it.
 #[derive(Clone)]
 pub struct AuthsecLayer {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    guard: Guard,
-    prefix: String,
-    max_body_bytes: usize,
-    filter_tools_list: bool,
-    classify_mcp: bool,
+    protection: Arc<Protection>,
 }
 
 impl AuthsecLayer {
     /// Protects the path of the guard's resource URI (e.g. `/mcp` for
     /// `https://h/mcp`) and everything below it.
     pub fn new(guard: Guard) -> Self {
-        let prefix = guard.resource().path().trim_end_matches('/').to_owned();
+        Self::from_protection(Protection::new(guard))
+    }
+
+    /// A layer over a fully configured [`Protection`].
+    pub fn from_protection(protection: Protection) -> Self {
         AuthsecLayer {
-            shared: Arc::new(Shared {
-                guard,
-                prefix,
-                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                filter_tools_list: true,
-                classify_mcp: true,
-            }),
+            protection: Arc::new(protection),
         }
     }
 
-    fn with(self, f: impl FnOnce(&mut Shared)) -> Self {
-        let mut shared = Arc::try_unwrap(self.shared).unwrap_or_else(|shared| Shared {
-            guard: shared.guard.clone(),
-            prefix: shared.prefix.clone(),
-            max_body_bytes: shared.max_body_bytes,
-            filter_tools_list: shared.filter_tools_list,
-            classify_mcp: shared.classify_mcp,
-        });
-        f(&mut shared);
-        AuthsecLayer {
-            shared: Arc::new(shared),
-        }
+    fn map(self, f: impl FnOnce(Protection) -> Protection) -> Self {
+        Self::from_protection(f(Arc::unwrap_or_clone(self.protection)))
     }
 
     /// Protects `prefix` instead (`"/"` protects everything).
     pub fn protect_prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into().trim_end_matches('/').to_owned();
-        self.with(|s| s.prefix = prefix)
+        self.map(|p| p.protect_prefix(prefix))
     }
 
     /// Bound on the POST body buffered for classification (default 1 MiB); larger bodies get
     /// `413`.
     pub fn max_body_bytes(self, bytes: usize) -> Self {
-        self.with(|s| s.max_body_bytes = bytes)
+        self.map(|p| p.max_body_bytes(bytes))
     }
 
     /// Whether `tools/list` responses are filtered (default true).
     pub fn filter_tools_list(self, on: bool) -> Self {
-        self.with(|s| s.filter_tools_list = on)
+        self.map(|p| p.filter_tools_list(on))
     }
 
     /// Treats POST bodies as plain HTTP instead of MCP JSON-RPC (for protecting non-MCP APIs:
     /// no tool checks, no body buffering).
     pub fn plain_http(self) -> Self {
-        self.with(|s| {
-            s.classify_mcp = false;
-            s.filter_tools_list = false;
-        })
+        self.map(Protection::plain_http)
     }
 
     /// The guard.
     pub fn guard(&self) -> &Guard {
-        &self.shared.guard
+        self.protection.guard()
     }
 }
 
@@ -124,7 +94,7 @@ impl<S> Layer<S> for AuthsecLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Authsec {
             inner,
-            shared: self.shared.clone(),
+            protection: self.protection.clone(),
         }
     }
 }
@@ -133,7 +103,7 @@ impl<S> Layer<S> for AuthsecLayer {
 #[derive(Clone)]
 pub struct Authsec<S> {
     inner: S,
-    shared: Arc<Shared>,
+    protection: Arc<Protection>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Authsec<S>
@@ -158,248 +128,175 @@ where
         // The clone that was polled ready is the one that is called.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Box::pin(async move { shared.handle(request, inner).await })
+        let protection = self.protection.clone();
+        Box::pin(handle(protection, request, inner))
     }
 }
 
-impl Shared {
-    fn protects(&self, path: &str) -> bool {
-        self.prefix.is_empty()
-            || path
-                .strip_prefix(self.prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+struct Headers<'a>(&'a HeaderMap);
+
+impl RequestHeaders for Headers<'_> {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.0
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    }
+}
+
+async fn handle<S, ReqBody, ResBody>(
+    protection: Arc<Protection>,
+    request: Request<ReqBody>,
+    mut inner: S,
+) -> Result<Response<Body>, S::Error>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ReqBody: HttpBody<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    // Behind `Router::nest_service` the URI is stripped; the original one is what we guard.
+    let protected = match request.extensions().get::<OriginalUri>() {
+        Some(OriginalUri(uri)) => protection.protects(uri.path()),
+        None => protection.protects(request.uri().path()),
+    };
+    if !protected {
+        let response = inner.call(request.map(Body::new)).await?;
+        return Ok(response.map(Body::new));
     }
 
-    async fn handle<S, ReqBody, ResBody>(
-        self: Arc<Self>,
-        request: Request<ReqBody>,
-        mut inner: S,
-    ) -> Result<Response<Body>, S::Error>
-    where
-        S: Service<Request<Body>, Response = Response<ResBody>>,
-        ReqBody: HttpBody<Data = Bytes> + Send + 'static,
-        ReqBody::Error: Into<BoxError>,
-        ResBody: HttpBody<Data = Bytes> + Send + 'static,
-        ResBody::Error: Into<BoxError>,
-    {
-        // Behind `Router::nest_service` the URI is stripped; the original one is what we guard.
-        let path = match request.extensions().get::<OriginalUri>() {
-            Some(OriginalUri(uri)) => uri.path().to_owned(),
-            None => request.uri().path().to_owned(),
-        };
-        if !self.protects(&path) {
-            let response = inner.call(request.map(Body::new)).await?;
-            return Ok(response.map(Body::new));
-        }
-
-        let (mut parts, body) = request.into_parts();
-        // A POST is buffered for classification; other bodies are handed on unread.
-        let (buffered, unread) = if parts.method == Method::POST && self.classify_mcp {
-            match self.read_body(&parts.headers, body).await {
-                Ok(bytes) => (Some(bytes), None),
-                Err(response) => return Ok(*response),
-            }
-        } else {
-            (None, Some(body))
-        };
-
-        let (decision, lists_tools) = {
-            let mcp = match &buffered {
-                Some(bytes) => match classify(bytes, mcp_headers(&parts.headers)) {
-                    Ok(mcp) => Some(mcp),
-                    Err(denial) => return Ok(self.deny(&denial)),
-                },
-                None => None,
-            };
-            let query = parts.uri.query();
-            let authorization = Authorization::from_values(
-                parts
-                    .headers
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .map(HeaderValue::as_bytes),
-            );
-            let session_id = parts
-                .headers
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok());
-            let client_ip = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip());
-            let access = AccessRequest::new(authorization)
-                .query(query)
-                .mcp(mcp.as_ref())
-                .session_id(session_id)
-                .client_ip(client_ip);
-            let decision = self.guard.check(&access).await;
-            (decision, mcp.as_ref().is_some_and(|m| m.has_tools_list()))
-        };
-
-        let principal = match decision {
-            Decision::Allow(principal) => principal,
-            Decision::Deny(denial) => return Ok(self.deny(&denial)),
-        };
-        tracing::debug!(
-            target: "authsec",
-            subject = principal.subject(),
-            token = principal.token_fingerprint(),
-            path = %path,
-            "request allowed"
-        );
-        parts.extensions.insert(principal.clone());
-        let body = match (buffered, unread) {
-            (Some(bytes), _) => Body::from(bytes),
-            (None, Some(body)) => Body::new(body),
-            (None, None) => Body::empty(),
-        };
-        let response = inner.call(Request::from_parts(parts, body)).await?;
-
-        if let Some(session_id) = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.guard.bind_session(session_id, &principal);
-        }
-        if lists_tools && self.filter_tools_list {
-            return Ok(self.filter_tools_list_response(response, principal).await);
-        }
-        Ok(response.map(Body::new))
-    }
-
-    /// Buffers a POST body up to the bound; a larger one is refused with 413.
-    async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, Box<Response<Body>>>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let too_large = || {
-            let denial = Denial::invalid_request(format!(
-                "the request body exceeds {} bytes",
-                self.max_body_bytes
-            ));
-            let mut response = self.deny(&denial);
-            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            Box::new(response)
-        };
-        let declared = headers
+    let (mut parts, body) = request.into_parts();
+    // A POST is buffered for classification; other bodies are handed on unread.
+    let (buffered, unread) = if protection.buffers_body(parts.method.as_str()) {
+        let declared = parts
+            .headers
             .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
-            return Err(too_large());
+            .and_then(|v| v.to_str().ok());
+        if protection.declared_too_large(declared) {
+            return Ok(deny(protection.body_too_large()));
         }
-        match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Err(_) => Err(Box::new(self.deny(&Denial::invalid_request(
-                "the request body could not be read",
-            )))),
+        match Limited::new(body, protection.body_limit()).collect().await {
+            Ok(collected) => (Some(collected.to_bytes()), None),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Ok(deny(protection.body_too_large()));
+            }
+            Err(_) => return Ok(deny(protection.unreadable_body())),
         }
-    }
+    } else {
+        (None, Some(body))
+    };
 
-    fn deny(&self, denial: &Denial) -> Response<Body> {
-        let rendered = self.guard.render(denial);
-        tracing::info!(
-            target: "authsec",
-            denial = denial.code().as_str(),
-            status = rendered.status,
-            reason = denial.description(),
-            "request denied"
-        );
-        let mut response = Response::new(Body::from(rendered.body));
-        *response.status_mut() =
-            StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::FORBIDDEN);
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = rendered
-            .www_authenticate
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
-            headers.insert(WWW_AUTHENTICATE, challenge);
-        }
-        if let Some(retry) = rendered
-            .retry_after
-            .and_then(|r| HeaderValue::from_str(&r).ok())
-        {
-            headers.insert(RETRY_AFTER, retry);
-        }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let verdict = protection
+        .check(
+            &IncomingRequest::new(&Headers(&parts.headers))
+                .query(parts.uri.query())
+                .peer(peer)
+                .body(buffered.as_deref()),
+        )
+        .await;
+    let (principal, lists_tools) = match verdict {
+        Verdict::Allow {
+            principal,
+            lists_tools,
+        } => (principal, lists_tools),
+        deny_verdict => return Ok(deny(deny_verdict)),
+    };
+    tracing::debug!(
+        target: "authsec",
+        subject = principal.subject(),
+        token = principal.token_fingerprint(),
+        "request allowed"
+    );
+    parts.extensions.insert(principal.clone());
+    let body = match (buffered, unread) {
+        (Some(bytes), _) => Body::from(bytes),
+        (None, Some(body)) => Body::new(body),
+        (None, None) => Body::empty(),
+    };
+    let response = inner.call(Request::from_parts(parts, body)).await?;
+
+    protection.on_response(
+        &principal,
         response
-    }
-
-    async fn filter_tools_list_response<B>(
-        &self,
-        response: Response<B>,
-        principal: Principal,
-    ) -> Response<Body>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let content_type = response
             .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let guard = self.guard.clone();
-        let allow = move |tool: &str| guard.may_call(&principal, tool);
-        if content_type.starts_with("text/event-stream") {
+            .get(headers::MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match protection.response_filter(lists_tools, content_type) {
+        ResponseFilter::None => Ok(response.map(Body::new)),
+        ResponseFilter::Sse => {
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(CONTENT_LENGTH);
-            return Response::from_parts(parts, Body::new(SseFilterBody::new(body, allow)));
+            let allow = protection.tool_filter(principal);
+            Ok(Response::from_parts(
+                parts,
+                Body::new(SseFilterBody::new(body, allow)),
+            ))
         }
-        if !content_type.starts_with("application/json") {
-            return response.map(Body::new);
-        }
-        let (mut parts, body) = response.into_parts();
-        let bytes = match Limited::new(body, MAX_TOOLS_LIST_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                tracing::warn!(target: "authsec", "tools/list response could not be read for filtering");
-                let mut failed = Response::new(Body::from(
-                    r#"{"error":"server_error","error_description":"the tools/list response could not be filtered"}"#,
-                ));
-                *failed.status_mut() = StatusCode::BAD_GATEWAY;
-                failed
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                return failed;
+        ResponseFilter::Json => {
+            let (mut parts, body) = response.into_parts();
+            let Ok(collected) = Limited::new(body, MAX_TOOLS_LIST_BYTES).collect().await else {
+                tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
+                return Ok(bad_gateway());
+            };
+            let bytes = collected.to_bytes();
+            let allow = protection.tool_filter(principal);
+            match tools_list::filter_json(&bytes, &allow) {
+                Some(filtered) => {
+                    parts.headers.remove(CONTENT_LENGTH);
+                    Ok(Response::from_parts(parts, Body::from(filtered)))
+                }
+                None => Ok(Response::from_parts(parts, Body::from(bytes))),
             }
-        };
-        match tools_list::filter_json(&bytes, &allow) {
-            Some(filtered) => {
-                parts.headers.remove(CONTENT_LENGTH);
-                Response::from_parts(parts, Body::from(filtered))
-            }
-            None => Response::from_parts(parts, Body::from(bytes)),
         }
     }
 }
 
-fn mcp_headers(headers: &HeaderMap) -> McpHeaders<'_> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    McpHeaders {
-        method: text("mcp-method"),
-        name: text("mcp-name"),
-    }
+/// Writes a denial verdict as a response (and logs it, without the token).
+fn deny(verdict: Verdict) -> Response<Body> {
+    let Verdict::Deny { denial, response } = verdict else {
+        return bad_gateway();
+    };
+    tracing::info!(
+        target: "authsec",
+        denial = denial.code().as_str(),
+        status = response.status,
+        reason = denial.description(),
+        "request denied"
+    );
+    rendered(response)
 }
 
-// Compile-time check: the layer fits an infallible inner service such as rmcp's.
-#[allow(dead_code)]
-fn assert_layer_fits_infallible_services<S>(
-    layer: &AuthsecLayer,
-    service: S,
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    layer.layer(service)
+fn rendered(denial: RenderedDenial) -> Response<Body> {
+    let mut response = Response::new(Body::from(denial.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
+    for (name, value) in denial.headers() {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response
+                .headers_mut()
+                .append(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+fn bad_gateway() -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        r#"{"error":"server_error","error_description":"the protected service's tools/list response could not be filtered"}"#,
+    ));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }

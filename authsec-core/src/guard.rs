@@ -14,6 +14,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 
 use crate::bearer::{Authorization, extract_bearer};
+use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SystemClock};
 use crate::denial::{Denial, RenderedDenial};
 use crate::error::ConfigError;
@@ -115,6 +116,7 @@ struct Inner {
     sessions: Cache<String, String>,
     resource_name: Option<String>,
     scopes_supported: Option<Vec<String>>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Guard {
@@ -145,6 +147,7 @@ impl Guard {
             cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
             resource_name: None,
             scopes_supported: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -330,6 +333,11 @@ impl Guard {
         self.inner.manifest.allows(tool, principal.scopes())
     }
 
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.trusted_proxies
+    }
+
     /// The protected resource.
     pub fn resource(&self) -> &Resource {
         &self.inner.resource
@@ -393,6 +401,7 @@ pub struct GuardBuilder {
     cache_capacity: usize,
     resource_name: Option<String>,
     scopes_supported: Option<Vec<String>>,
+    trusted_proxies: Vec<String>,
 }
 
 impl GuardBuilder {
@@ -475,6 +484,17 @@ impl GuardBuilder {
         self
     }
 
+    /// Proxies (IP addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers
+    /// are believed when computing the client IP. Without any, the TCP peer is the client and
+    /// those headers are ignored, so spoofing them gains nothing.
+    pub fn trusted_proxies<S: Into<String>>(
+        mut self,
+        proxies: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Replaces the clock (tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -515,6 +535,8 @@ impl GuardBuilder {
             validate_scope_token(scope).map_err(ConfigError::new)?;
         }
         self.manifest.validate()?;
+        let trusted_proxies =
+            TrustedProxies::parse(self.trusted_proxies.iter().map(String::as_str))?;
         Ok(Guard {
             inner: Arc::new(Inner {
                 resource,
@@ -537,6 +559,7 @@ impl GuardBuilder {
                 sessions: Cache::new(DEFAULT_SESSION_CAPACITY),
                 resource_name: self.resource_name,
                 scopes_supported: self.scopes_supported,
+                trusted_proxies,
             }),
         })
     }

@@ -49,7 +49,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod bearer;
+pub mod client_ip;
 pub mod clock;
 pub mod denial;
 pub mod error;
@@ -63,7 +65,9 @@ pub mod scope;
 pub mod tools_list;
 pub mod verifier;
 
+pub use adapter::{IncomingRequest, Protection, RequestHeaders, ResponseFilter, Verdict};
 pub use bearer::{Authorization, extract_bearer};
+pub use client_ip::TrustedProxies;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use denial::{ClientAction, Denial, DenialCode, RenderedDenial};
 pub use error::ConfigError;

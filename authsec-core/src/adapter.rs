@@ -1,0 +1,426 @@
+//! Everything a web-framework adapter does that is not about the framework's types: which paths
+//! are protected, which bodies are read and how far, how the request is classified and checked,
+//! what happens after the response (session binding), and how `tools/list` responses are
+//! filtered. authsec-axum and authsec-actix only translate types around [`Protection`], so both
+//! behave identically by construction.
+
+use std::net::IpAddr;
+
+use crate::bearer::Authorization;
+use crate::client_ip;
+use crate::denial::{Denial, RenderedDenial};
+use crate::guard::{AccessRequest, Decision, Guard};
+use crate::mcp::{McpHeaders, classify};
+use crate::principal::Principal;
+
+/// Default bound on a POST body buffered for classification: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Bound on a JSON `tools/list` response buffered for filtering: 16 MiB.
+pub const MAX_TOOLS_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Header names the adapters read and write.
+pub mod headers {
+    /// The MCP session header.
+    pub const MCP_SESSION_ID: &str = "mcp-session-id";
+    /// The 2026-07-28 method header.
+    pub const MCP_METHOD: &str = "mcp-method";
+    /// The 2026-07-28 name header.
+    pub const MCP_NAME: &str = "mcp-name";
+    /// RFC 7239.
+    pub const FORWARDED: &str = "forwarded";
+    /// The de-facto forwarding header.
+    pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+}
+
+/// Read access to a request's headers, implemented by each adapter over its framework's map.
+pub trait RequestHeaders {
+    /// Every value of the header `name` (lower-case), in order.
+    fn values(&self, name: &str) -> Vec<&[u8]>;
+
+    /// The single value of `name` as text, if present and visible ASCII.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.values(name)
+            .first()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of `name` joined with `,` (for list-valued headers).
+    fn joined(&self, name: &str) -> Option<String> {
+        let values = self.values(name);
+        if values.is_empty() {
+            return None;
+        }
+        let parts: Vec<&str> = values
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .collect();
+        Some(parts.join(","))
+    }
+}
+
+/// What an adapter hands over about one request to a protected path.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct IncomingRequest<'a, H: ?Sized> {
+    /// The headers.
+    pub headers: &'a H,
+    /// The raw query string.
+    pub query: Option<&'a str>,
+    /// The TCP peer address.
+    pub peer: Option<IpAddr>,
+    /// The buffered body, for requests [`Protection::buffers_body`] said to buffer.
+    pub body: Option<&'a [u8]>,
+}
+
+impl<'a, H: ?Sized> IncomingRequest<'a, H> {
+    /// A request with these headers and nothing else known.
+    pub fn new(headers: &'a H) -> Self {
+        IncomingRequest {
+            headers,
+            query: None,
+            peer: None,
+            body: None,
+        }
+    }
+
+    /// Sets the query string.
+    pub fn query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sets the peer address.
+    pub fn peer(mut self, peer: Option<IpAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Sets the buffered body.
+    pub fn body(mut self, body: Option<&'a [u8]>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// The answer for one request.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Call the handler with the principal in the request extensions.
+    Allow {
+        /// The caller.
+        principal: Principal,
+        /// Whether the request holds a `tools/list`, whose response must be filtered.
+        lists_tools: bool,
+    },
+    /// Answer with this response; the handler never runs.
+    Deny {
+        /// The denial (for logs: its code and description; never the token).
+        denial: Denial,
+        /// The response to send.
+        response: RenderedDenial,
+    },
+}
+
+/// How a response must be filtered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFilter {
+    /// Forward unchanged.
+    None,
+    /// Buffer (up to [`MAX_TOOLS_LIST_BYTES`]) and filter with
+    /// [`tools_list::filter_json`](crate::tools_list::filter_json).
+    Json,
+    /// Stream through [`tools_list::SseFilter`](crate::tools_list::SseFilter).
+    Sse,
+}
+
+/// The adapter-independent part of protecting a path with a [`Guard`].
+#[derive(Clone, Debug)]
+pub struct Protection {
+    guard: Guard,
+    prefix: String,
+    max_body_bytes: usize,
+    filter_tools_list: bool,
+    classify_mcp: bool,
+}
+
+impl Protection {
+    /// Protects the path of the guard's resource URI (e.g. `/mcp` for `https://h/mcp`) and
+    /// everything below it, as an MCP endpoint.
+    pub fn new(guard: Guard) -> Self {
+        let prefix = guard.resource().path().trim_end_matches('/').to_owned();
+        Protection {
+            guard,
+            prefix,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            filter_tools_list: true,
+            classify_mcp: true,
+        }
+    }
+
+    /// Protects `prefix` instead (`"/"` protects everything).
+    pub fn protect_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Bound on the POST body buffered for classification (default 1 MiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Whether `tools/list` responses are filtered (default true).
+    pub fn filter_tools_list(mut self, on: bool) -> Self {
+        self.filter_tools_list = on;
+        self
+    }
+
+    /// Treats the path as a plain HTTP API: no body buffering, no tool checks.
+    pub fn plain_http(mut self) -> Self {
+        self.classify_mcp = false;
+        self.filter_tools_list = false;
+        self
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The body bound.
+    pub fn body_limit(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Whether `path` is under the protected prefix (segment-wise: `/mcp` covers `/mcp` and
+    /// `/mcp/x`, not `/mcpx`).
+    pub fn protects(&self, path: &str) -> bool {
+        self.prefix.is_empty()
+            || path
+                .strip_prefix(self.prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Whether a request with this method has its body buffered and classified.
+    pub fn buffers_body(&self, method: &str) -> bool {
+        self.classify_mcp && method.eq_ignore_ascii_case("POST")
+    }
+
+    /// Whether a declared `Content-Length` is already over the bound.
+    pub fn declared_too_large(&self, content_length: Option<&str>) -> bool {
+        content_length
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|len| len > self.max_body_bytes as u64)
+    }
+
+    /// The `413` for a body over the bound.
+    pub fn body_too_large(&self) -> Verdict {
+        let denial = Denial::invalid_request(format!(
+            "the request body exceeds {} bytes",
+            self.max_body_bytes
+        ));
+        let mut response = self.guard.render(&denial);
+        response.status = 413;
+        Verdict::Deny { denial, response }
+    }
+
+    /// The `400` for a body that could not be read.
+    pub fn unreadable_body(&self) -> Verdict {
+        self.deny(Denial::invalid_request(
+            "the request body could not be read",
+        ))
+    }
+
+    fn deny(&self, denial: Denial) -> Verdict {
+        let response = self.guard.render(&denial);
+        Verdict::Deny { denial, response }
+    }
+
+    /// Classifies and checks one request to a protected path.
+    pub async fn check<H: RequestHeaders + ?Sized>(
+        &self,
+        request: &IncomingRequest<'_, H>,
+    ) -> Verdict {
+        let headers = request.headers;
+        let mcp = match request.body {
+            Some(body) => {
+                let mcp_headers = McpHeaders {
+                    method: headers.text(headers::MCP_METHOD),
+                    name: headers.text(headers::MCP_NAME),
+                };
+                match classify(body, mcp_headers) {
+                    Ok(mcp) => Some(mcp),
+                    Err(denial) => return self.deny(denial),
+                }
+            }
+            None => None,
+        };
+        let authorization_values = headers.values("authorization");
+        let authorization = Authorization::from_values(authorization_values.iter().copied());
+        let client_ip = if self.guard.trusted_proxies().is_empty() {
+            request.peer
+        } else {
+            client_ip::resolve(
+                request.peer,
+                headers.joined(headers::FORWARDED).as_deref(),
+                headers.joined(headers::X_FORWARDED_FOR).as_deref(),
+                self.guard.trusted_proxies(),
+            )
+        };
+        let access = AccessRequest::new(authorization)
+            .query(request.query)
+            .mcp(mcp.as_ref())
+            .session_id(headers.text(headers::MCP_SESSION_ID))
+            .client_ip(client_ip);
+        match self.guard.check(&access).await {
+            Decision::Allow(principal) => Verdict::Allow {
+                principal,
+                lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
+            },
+            Decision::Deny(denial) => self.deny(denial),
+        }
+    }
+
+    /// After the handler answered: binds a new `Mcp-Session-Id` to the principal.
+    pub fn on_response(&self, principal: &Principal, session_id: Option<&str>) {
+        if let Some(session_id) = session_id {
+            self.guard.bind_session(session_id, principal);
+        }
+    }
+
+    /// How to filter the response of an allowed request, from its `Content-Type`.
+    pub fn response_filter(&self, lists_tools: bool, content_type: Option<&str>) -> ResponseFilter {
+        if !lists_tools || !self.filter_tools_list {
+            return ResponseFilter::None;
+        }
+        let content_type = content_type.unwrap_or("").trim().to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            ResponseFilter::Sse
+        } else if content_type.starts_with("application/json") {
+            ResponseFilter::Json
+        } else {
+            ResponseFilter::None
+        }
+    }
+
+    /// The predicate `tools/list` filtering uses for `principal`: a listed tool is one whose
+    /// call would pass the scope check.
+    pub fn tool_filter(
+        &self,
+        principal: Principal,
+    ) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let guard = self.guard.clone();
+        move |tool: &str| guard.may_call(&principal, tool)
+    }
+}
+
+impl RenderedDenial {
+    /// Every header of the response, ready to copy: `Content-Type`, `Cache-Control`, and
+    /// `WWW-Authenticate` / `Retry-After` when present.
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ];
+        if let Some(challenge) = &self.www_authenticate {
+            headers.push(("www-authenticate", challenge));
+        }
+        if let Some(retry) = &self.retry_after {
+            headers.push(("retry-after", retry));
+        }
+        headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::RejectAll;
+
+    struct Map(Vec<(&'static str, &'static str)>);
+
+    impl RequestHeaders for Map {
+        fn values(&self, name: &str) -> Vec<&[u8]> {
+            self.0
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+                .collect()
+        }
+    }
+
+    fn protection() -> Protection {
+        let guard = Guard::builder("https://h/mcp")
+            .authorization_server("https://as")
+            .verifier(RejectAll)
+            .build()
+            .unwrap();
+        Protection::new(guard)
+    }
+
+    #[test]
+    fn prefix_matching_is_segment_wise() {
+        let p = protection();
+        assert!(p.protects("/mcp"));
+        assert!(p.protects("/mcp/"));
+        assert!(p.protects("/mcp/x"));
+        assert!(!p.protects("/mcpx"));
+        assert!(!p.protects("/.well-known/oauth-protected-resource/mcp"));
+        assert!(p.clone().protect_prefix("/").protects("/anything"));
+    }
+
+    #[tokio::test]
+    async fn an_unparseable_body_is_refused_before_the_token() {
+        let p = protection();
+        let headers = Map(vec![]);
+        let request = IncomingRequest::new(&headers).body(Some(b"not json"));
+        let Verdict::Deny { response, .. } = p.check(&request).await else {
+            panic!()
+        };
+        assert_eq!(response.status, 400);
+    }
+
+    #[test]
+    fn oversized_bodies_are_413_with_a_json_body() {
+        let p = protection().max_body_bytes(10);
+        assert!(p.declared_too_large(Some("11")));
+        assert!(!p.declared_too_large(Some("10")));
+        let Verdict::Deny { response, .. } = p.body_too_large() else {
+            panic!()
+        };
+        assert_eq!(response.status, 413);
+        assert_eq!(
+            response.headers(),
+            [
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+                (
+                    "www-authenticate",
+                    "Bearer error=\"invalid_request\", error_description=\"the request body exceeds 10 bytes\", resource_metadata=\"https://h/.well-known/oauth-protected-resource/mcp\""
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn only_tools_list_json_and_sse_responses_are_filtered() {
+        let p = protection();
+        assert_eq!(
+            p.response_filter(true, Some("text/event-stream")),
+            ResponseFilter::Sse
+        );
+        assert_eq!(
+            p.response_filter(true, Some("application/json; charset=utf-8")),
+            ResponseFilter::Json
+        );
+        assert_eq!(
+            p.response_filter(false, Some("application/json")),
+            ResponseFilter::None
+        );
+        assert_eq!(
+            p.response_filter(true, Some("text/plain")),
+            ResponseFilter::None
+        );
+    }
+}
