@@ -3,6 +3,12 @@
 //! what happens after the response (session binding), and how `tools/list` responses are
 //! filtered. authsec-axum and authsec-actix only translate types around [`Protection`], so both
 //! behave identically by construction.
+//!
+//! The responses an adapter sends on its own behalf come from here too: denials
+//! ([`Verdict::Deny`]), the `502` for an unfilterable `tools/list` response
+//! ([`unfilterable_tools_list`]), the `500` for a handler that asks for a principal no
+//! middleware put there ([`principal_missing`]), and the RFC 9728 document with its routes and
+//! headers ([`MetadataEndpoint`]).
 
 use std::net::IpAddr;
 
@@ -12,12 +18,16 @@ use crate::denial::{Denial, RenderedDenial};
 use crate::guard::{AccessRequest, Decision, Guard};
 use crate::mcp::{McpHeaders, classify};
 use crate::principal::Principal;
+use crate::tools_list::{self, SseFilter};
 
 /// Default bound on a POST body buffered for classification: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Bound on a JSON `tools/list` response buffered for filtering: 16 MiB.
 pub const MAX_TOOLS_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bound on a partial SSE event held back while waiting for its end: 16 MiB.
+pub const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Header names the adapters read and write.
 pub mod headers {
@@ -313,6 +323,113 @@ impl Protection {
         let guard = self.guard.clone();
         move |tool: &str| guard.may_call(&principal, tool)
     }
+
+    /// The streaming filter for a `text/event-stream` response ([`ResponseFilter::Sse`]):
+    /// feed it the body's chunks, forward what it returns, flush with `finish` at the end.
+    /// Partial events are held up to [`MAX_SSE_EVENT_BYTES`].
+    pub fn sse_filter(
+        &self,
+        principal: Principal,
+    ) -> SseFilter<impl Fn(&str) -> bool + Send + Sync + 'static> {
+        SseFilter::new(self.tool_filter(principal), MAX_SSE_EVENT_BYTES)
+    }
+
+    /// Filters a buffered `application/json` response ([`ResponseFilter::Json`], at most
+    /// [`MAX_TOOLS_LIST_BYTES`]). `None` means nothing was changed: forward the original bytes.
+    pub fn filter_json(&self, principal: Principal, body: &[u8]) -> Option<Vec<u8>> {
+        tools_list::filter_json(body, &self.tool_filter(principal))
+    }
+}
+
+/// The `502` sent instead of a JSON `tools/list` response that could not be read for filtering
+/// (over [`MAX_TOOLS_LIST_BYTES`], or a body error): an unfiltered list is never forwarded.
+pub fn unfilterable_tools_list() -> RenderedDenial {
+    server_error(
+        502,
+        "the protected service's tools/list response could not be filtered",
+    )
+}
+
+/// The `500` for a handler that asks for the authenticated principal where no authsec
+/// middleware ran: a wiring mistake, never a reason to serve anonymously. `middleware` names
+/// the adapter's middleware (`"AuthsecLayer"`, `"Authsec middleware"`).
+pub fn principal_missing(middleware: &str) -> RenderedDenial {
+    server_error(
+        500,
+        &format!(
+            "authsec: no {middleware} covers this route, so there is no authenticated principal"
+        ),
+    )
+}
+
+fn server_error(status: u16, description: &str) -> RenderedDenial {
+    RenderedDenial {
+        status,
+        www_authenticate: None,
+        retry_after: None,
+        body: serde_json::json!({"error": "server_error", "error_description": description})
+            .to_string(),
+    }
+}
+
+/// The RFC 9728 Protected Resource Metadata endpoint of one guard: the paths to route, the
+/// document, and the headers of both answers. It needs no token, so adapters route it outside
+/// the protected prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataEndpoint {
+    paths: Vec<String>,
+    body: String,
+}
+
+impl MetadataEndpoint {
+    /// Headers of the `200` answer to `GET`: JSON, cacheable for an hour, readable from any
+    /// origin (browser-based MCP clients fetch it cross-origin).
+    pub const HEADERS: [(&'static str, &'static str); 3] = [
+        ("content-type", "application/json"),
+        ("cache-control", "public, max-age=3600"),
+        ("access-control-allow-origin", "*"),
+    ];
+
+    /// Status of the answer to a CORS preflight (`OPTIONS`).
+    pub const PREFLIGHT_STATUS: u16 = 204;
+
+    /// Headers of the answer to a CORS preflight (`OPTIONS`).
+    pub const PREFLIGHT_HEADERS: [(&'static str, &'static str); 3] = [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, OPTIONS"),
+        ("access-control-allow-headers", "*"),
+    ];
+
+    /// The path-based well-known URL (`/.well-known/oauth-protected-resource/mcp` for
+    /// `https://h/mcp`) and, since one guard is one resource, the root form
+    /// `/.well-known/oauth-protected-resource` too.
+    pub fn new(guard: &Guard) -> Self {
+        let mut endpoint = Self::path_only(guard);
+        let root = "/.well-known/oauth-protected-resource";
+        if !endpoint.paths.iter().any(|path| path == root) {
+            endpoint.paths.push(root.to_owned());
+        }
+        endpoint
+    }
+
+    /// Only the path-based URL: for servers that protect several resources and route one
+    /// endpoint per guard.
+    pub fn path_only(guard: &Guard) -> Self {
+        MetadataEndpoint {
+            paths: vec![guard.resource().metadata_path().to_owned()],
+            body: guard.metadata().to_json(),
+        }
+    }
+
+    /// The paths to route, path form first.
+    pub fn paths(&self) -> &[String] {
+        &self.paths
+    }
+
+    /// The JSON document.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
 }
 
 impl RenderedDenial {
@@ -400,6 +517,99 @@ mod tests {
                     "Bearer error=\"invalid_request\", error_description=\"the request body exceeds 10 bytes\", resource_metadata=\"https://h/.well-known/oauth-protected-resource/mcp\""
                 )
             ]
+        );
+    }
+
+    #[test]
+    fn metadata_is_served_at_the_path_form_and_the_root_form_once() {
+        let guard = protection().guard().clone();
+        let endpoint = MetadataEndpoint::new(&guard);
+        assert_eq!(
+            endpoint.paths(),
+            [
+                "/.well-known/oauth-protected-resource/mcp",
+                "/.well-known/oauth-protected-resource"
+            ]
+        );
+        assert_eq!(endpoint.body(), guard.metadata().to_json());
+        assert_eq!(
+            MetadataEndpoint::path_only(&guard).paths(),
+            ["/.well-known/oauth-protected-resource/mcp"]
+        );
+        let root = Guard::builder("https://h")
+            .authorization_server("https://as")
+            .verifier(RejectAll)
+            .build()
+            .unwrap();
+        assert_eq!(
+            MetadataEndpoint::new(&root).paths(),
+            ["/.well-known/oauth-protected-resource"]
+        );
+    }
+
+    #[test]
+    fn adapter_server_errors_are_json_and_uncacheable() {
+        let missing = principal_missing("AuthsecLayer");
+        assert_eq!(missing.status, 500);
+        assert_eq!(
+            missing.body,
+            r#"{"error":"server_error","error_description":"authsec: no AuthsecLayer covers this route, so there is no authenticated principal"}"#
+        );
+        assert_eq!(
+            missing.headers(),
+            [
+                ("content-type", "application/json"),
+                ("cache-control", "no-store")
+            ]
+        );
+        let unfilterable = unfilterable_tools_list();
+        assert_eq!(unfilterable.status, 502);
+        assert_eq!(
+            unfilterable.body,
+            r#"{"error":"server_error","error_description":"the protected service's tools/list response could not be filtered"}"#
+        );
+    }
+
+    #[test]
+    fn json_and_sse_filters_keep_the_tools_the_principal_may_call() {
+        let guard = Guard::builder("https://h/mcp")
+            .authorization_server("https://as")
+            .verifier(RejectAll)
+            .manifest(
+                crate::ToolManifest::new()
+                    .tool("list_notes", ["notes:read"])
+                    .tool("add_note", ["notes:write"]),
+            )
+            .build()
+            .unwrap();
+        let p = Protection::new(guard);
+        let mut raw = serde_json::Map::new();
+        raw.insert("sub".into(), "alice".into());
+        raw.insert("scope".into(), "notes:read".into());
+        let claims = crate::Claims::from_map(raw, crate::TokenSource::Jwt).unwrap();
+        let principal = Principal::new(claims, "t");
+        let list = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"list_notes"},{"name":"add_note"}]}}"#;
+        let expected = serde_json::json!({"jsonrpc":"2.0","id":1,
+            "result":{"cacheScope":"private","tools":[{"name":"list_notes"}]}});
+        let json = p.filter_json(principal.clone(), list.as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+            expected
+        );
+        assert_eq!(p.filter_json(principal.clone(), b"{}"), None);
+        let mut sse = p.sse_filter(principal);
+        let mut out = sse.push(format!("event: message\ndata: {list}\n").as_bytes());
+        assert!(out.is_empty(), "an event is held until its blank line");
+        out.extend(sse.push(b"\n"));
+        out.extend(sse.finish());
+        let out = String::from_utf8(out).unwrap();
+        let data = out
+            .strip_prefix("event: message\ndata: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(data).unwrap(),
+            expected
         );
     }
 

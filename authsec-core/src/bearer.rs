@@ -69,7 +69,7 @@ pub fn extract_bearer<'a>(
     }
     if !is_b64token(token) {
         return Err(Denial::invalid_request(
-            "the bearer token is not a valid b64token (RFC 6750 §2.1)",
+            "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
         ));
     }
     // is_b64token admits only ASCII, so this cannot fail; stay panic-free anyway.

@@ -328,7 +328,8 @@ impl Denial {
             "this operation requires the scopes: {}",
             required.join(" ")
         ));
-        denial.0.scope = Some(challenge.join(" "));
+        // RFC 6749 §3.3: a scope parameter holds at least one scope; omit it otherwise.
+        denial.0.scope = (!challenge.is_empty()).then(|| challenge.join(" "));
         denial.0.required_scopes = required;
         denial
     }

@@ -534,6 +534,11 @@ impl GuardBuilder {
         {
             validate_scope_token(scope).map_err(ConfigError::new)?;
         }
+        if self.required_scopes.iter().any(|s| s == "offline_access") {
+            return Err(ConfigError::new(
+                "require_scopes(offline_access): offline_access is about refresh tokens and never appears in a challenge, so a client could never satisfy it",
+            ));
+        }
         self.manifest.validate()?;
         let trusted_proxies =
             TrustedProxies::parse(self.trusted_proxies.iter().map(String::as_str))?;

@@ -416,6 +416,12 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| Denial::invalid_token("the JWT header is not base64url"))?;
+        // serde would also fill a struct from a JSON array, by position; RFC 7515 says object.
+        if !crate::mcp::starts_as_object(&header_json) {
+            return Err(Denial::invalid_token(
+                "the JWT header is not a JSON object with alg",
+            ));
+        }
         let header: Header<'_> = serde_json::from_slice(&header_json)
             .map_err(|_| Denial::invalid_token("the JWT header is not a JSON object with alg"))?;
         if header.enc.is_some() {

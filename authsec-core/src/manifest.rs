@@ -129,6 +129,12 @@ impl ToolManifest {
             for scope in &rule.scopes {
                 validate_scope_token(scope)
                     .map_err(|e| ConfigError::new(format!("tool {name:?}: {e}")))?;
+                if scope == "offline_access" {
+                    return Err(ConfigError::new(format!(
+                        "tool {name:?} requires offline_access, which is about refresh tokens and never \
+                         appears in a challenge (MCP 2026-07-28): a client could never satisfy it"
+                    )));
+                }
             }
         }
         Ok(())

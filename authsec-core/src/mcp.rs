@@ -141,7 +141,18 @@ pub fn classify<'a>(body: &'a [u8], headers: McpHeaders<'_>) -> Result<McpReques
     Ok(request)
 }
 
+/// Whether a JSON text is an object. Derived `Deserialize` impls also accept arrays (filling
+/// fields by position), which another parser would read differently: refuse them up front.
+pub(crate) fn starts_as_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
+    if !starts_as_object(json) {
+        return Err(Denial::invalid_request(
+            "a JSON-RPC message must be a JSON object",
+        ));
+    }
     let raw: RawMessage<'_> = serde_json::from_slice(json)
         .map_err(|_| Denial::invalid_request("the body is not a valid JSON-RPC message"))?;
     let mut message = McpMessage {
@@ -154,6 +165,11 @@ fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
         let params = raw
             .params
             .ok_or_else(|| Denial::invalid_request("tools/call without params"))?;
+        if !starts_as_object(params.get().as_bytes()) {
+            return Err(Denial::invalid_request(
+                "tools/call params must be an object with a string name",
+            ));
+        }
         let params: ToolCallParams<'_> = serde_json::from_str(params.get()).map_err(|_| {
             Denial::invalid_request("tools/call params must be an object with a string name")
         })?;
@@ -266,6 +282,9 @@ mod tests {
             r#"{"method":"tools/call","params":{"name":5}}"#,
             r#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#,
             r#"{"method":"tools/list","method":"tools/call"}"#,
+            r#"["tools/call",null,7]"#,
+            r#"[["tools/call"]]"#,
+            r#"{"method":"tools/call","params":["delete_all",{}]}"#,
         ] {
             let denial = classify(bad.as_bytes(), McpHeaders::default()).unwrap_err();
             assert_eq!(denial.code(), DenialCode::InvalidRequest, "{bad}");

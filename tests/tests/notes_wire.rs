@@ -162,7 +162,7 @@ async fn garbage_tokens_are_invalid_token() {
     assert_eq!(response.status, 400);
     assert_eq!(
         response.json()["error_description"],
-        "the bearer token is not a valid b64token (RFC 6750 §2.1)"
+        "the bearer token is not a valid b64token (RFC 6750 section 2.1)"
     );
     for kind in [
         GarbageToken::NotJson,
