@@ -18,15 +18,17 @@
 //!
 //! Tools: `list_notes` (`notes:read`), `add_note {text}` (`notes:write`), `purge_notes`
 //! (`notes:admin` plus a fresh MFA login: `acr` = `mfa` or `amr` ∋ `mfa`, `auth_time` ≤ 300 s ago).
+//! The tools' scopes and the step-up rule are configuration, not code: `notes-policy.toml`
+//! beside this file (authsec-policy's format), built into the binary and checked at start-up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use authsec_axum::{AuthsecLayer, metadata_router};
-use authsec_core::{Denial, Guard, Policy, PolicyRequest, Principal, ToolManifest, ToolRule};
+use authsec_core::{Guard, Principal};
 use authsec_jwks::{ClientCredentials, RemoteIssuer, ValidationMode};
+use authsec_policy::PolicyConfig;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -35,8 +37,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 
-/// The step-up rule for `purge_notes`.
-const MFA_MAX_AGE: u64 = 300;
+/// The tool manifest and the `fresh_mfa` step-up rule of `purge_notes`.
+const POLICY: &str = include_str!("notes-policy.toml");
 
 #[derive(Clone)]
 struct Notes {
@@ -135,39 +137,6 @@ impl ServerHandler for Notes {
     }
 }
 
-/// Check 5 for tools whose manifest entry names the `fresh_mfa` policy. (With authsec-policy
-/// this becomes configuration; here it shows how small a hand-written `Policy` is.)
-struct FreshMfa;
-
-#[async_trait]
-impl Policy for FreshMfa {
-    async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial> {
-        if request.rule.and_then(|rule| rule.policy.as_deref()) != Some("fresh_mfa") {
-            return Ok(());
-        }
-        let who = request.principal;
-        let mfa = who.acr() == Some("mfa") || who.amr().iter().any(|m| m == "mfa");
-        let fresh = who
-            .auth_time()
-            .is_some_and(|at| request.now.saturating_sub(at) <= MFA_MAX_AGE);
-        if mfa && fresh {
-            Ok(())
-        } else {
-            Err(Denial::step_up_required(["mfa"], Some(MFA_MAX_AGE)))
-        }
-    }
-}
-
-fn manifest() -> ToolManifest {
-    ToolManifest::new()
-        .tool("list_notes", ["notes:read"])
-        .tool("add_note", ["notes:write"])
-        .rule(
-            "purge_notes",
-            ToolRule::scopes(["notes:admin"]).with_policy("fresh_mfa"),
-        )
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -217,11 +186,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .introspection_credentials(credentials)
             .introspection_ttl(Duration::from_secs(cache_seconds));
     }
+    let (manifest, policies) = PolicyConfig::parse_named("notes-policy.toml", POLICY)?
+        .build()?
+        .into_parts();
     let issuer = issuer.discover().await?;
     let guard: Guard = issuer
         .guard(&resource, mode)?
-        .manifest(manifest())
-        .policy(FreshMfa)
+        .manifest(manifest)
+        .policy(policies)
         .initial_scopes(["notes:read"])
         .resource_name("authsec notes demo")
         .build()?;

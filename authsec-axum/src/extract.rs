@@ -3,10 +3,10 @@
 use std::convert::Infallible;
 
 use authsec_core::Principal;
+use authsec_core::adapter::principal_missing;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
 
 /// The authenticated caller, put in the request extensions by [`AuthsecLayer`](crate::AuthsecLayer).
 ///
@@ -64,14 +64,6 @@ impl IntoResponse for LayerMissing {
             target: "authsec",
             "a handler asked for the authenticated principal but no AuthsecLayer covers this route"
         );
-        let mut response = (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"error":"server_error","error_description":"authsec: no AuthsecLayer covers this route, so there is no authenticated principal"}"#,
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
+        crate::layer::rendered(principal_missing("AuthsecLayer"))
     }
 }

@@ -7,10 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers};
+use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
     Guard, IncomingRequest, Protection, RenderedDenial, RequestHeaders, ResponseFilter, Verdict,
-    tools_list,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
@@ -237,21 +236,20 @@ where
         ResponseFilter::Sse => {
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(CONTENT_LENGTH);
-            let allow = protection.tool_filter(principal);
+            let filter = protection.sse_filter(principal);
             Ok(Response::from_parts(
                 parts,
-                Body::new(SseFilterBody::new(body, allow)),
+                Body::new(SseFilterBody::new(body, filter)),
             ))
         }
         ResponseFilter::Json => {
             let (mut parts, body) = response.into_parts();
             let Ok(collected) = Limited::new(body, MAX_TOOLS_LIST_BYTES).collect().await else {
                 tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
-                return Ok(bad_gateway());
+                return Ok(rendered(unfilterable_tools_list()));
             };
             let bytes = collected.to_bytes();
-            let allow = protection.tool_filter(principal);
-            match tools_list::filter_json(&bytes, &allow) {
+            match protection.filter_json(principal, &bytes) {
                 Some(filtered) => {
                     parts.headers.remove(CONTENT_LENGTH);
                     Ok(Response::from_parts(parts, Body::from(filtered)))
@@ -265,7 +263,7 @@ where
 /// Writes a denial verdict as a response (and logs it, without the token).
 fn deny(verdict: Verdict) -> Response<Body> {
     let Verdict::Deny { denial, response } = verdict else {
-        return bad_gateway();
+        return rendered(unfilterable_tools_list());
     };
     tracing::info!(
         target: "authsec",
@@ -277,7 +275,8 @@ fn deny(verdict: Verdict) -> Response<Body> {
     rendered(response)
 }
 
-fn rendered(denial: RenderedDenial) -> Response<Body> {
+/// Copies a rendered response (a denial, or one of the adapter's own server errors).
+pub(crate) fn rendered(denial: RenderedDenial) -> Response<Body> {
     let mut response = Response::new(Body::from(denial.body.clone()));
     *response.status_mut() = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::FORBIDDEN);
     for (name, value) in denial.headers() {
@@ -287,16 +286,5 @@ fn rendered(denial: RenderedDenial) -> Response<Body> {
                 .append(HeaderName::from_static(name), value);
         }
     }
-    response
-}
-
-fn bad_gateway() -> Response<Body> {
-    let mut response = Response::new(Body::from(
-        r#"{"error":"server_error","error_description":"the protected service's tools/list response could not be filtered"}"#,
-    ));
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

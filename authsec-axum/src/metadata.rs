@@ -1,17 +1,11 @@
 //! The RFC 9728 Protected Resource Metadata route.
 
 use authsec_core::Guard;
+use authsec_core::adapter::MetadataEndpoint;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    CACHE_CONTROL, CONTENT_TYPE,
-};
-use http::{HeaderValue, Response, StatusCode};
-
-/// How long clients may cache the metadata document.
-const MAX_AGE: &str = "public, max-age=3600";
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 /// A router serving the guard's RFC 9728 document at its path-based well-known URL
 /// (`/.well-known/oauth-protected-resource/mcp` for `https://h/mcp`) and, since one guard is
@@ -24,43 +18,44 @@ const MAX_AGE: &str = "public, max-age=3600";
 /// # }
 /// ```
 pub fn metadata_router<S: Clone + Send + Sync + 'static>(guard: &Guard) -> Router<S> {
-    let router = metadata_router_path_only(guard);
-    let root = "/.well-known/oauth-protected-resource";
-    if guard.resource().metadata_path() == root {
-        return router;
-    }
-    let json = guard.metadata().to_json();
-    router.route(root, get(move || serve(json.clone())).options(preflight))
+    router(MetadataEndpoint::new(guard))
 }
 
 /// Like [`metadata_router`] without the root form: for servers that protect several resources
 /// and merge one router per guard.
 pub fn metadata_router_path_only<S: Clone + Send + Sync + 'static>(guard: &Guard) -> Router<S> {
-    let json = guard.metadata().to_json();
-    Router::new().route(
-        guard.resource().metadata_path(),
-        get(move || serve(json.clone())).options(preflight),
-    )
+    router(MetadataEndpoint::path_only(guard))
+}
+
+fn router<S: Clone + Send + Sync + 'static>(endpoint: MetadataEndpoint) -> Router<S> {
+    let mut router = Router::new();
+    for path in endpoint.paths() {
+        let json = endpoint.body().to_owned();
+        router = router.route(path, get(move || serve(json.clone())).options(preflight));
+    }
+    router
 }
 
 async fn serve(json: String) -> Response<Body> {
-    let mut response = Response::new(Body::from(json));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(MAX_AGE));
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    response
+    with_headers(Response::new(Body::from(json)), &MetadataEndpoint::HEADERS)
 }
 
 async fn preflight() -> Response<Body> {
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(
-        ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, OPTIONS"),
-    );
-    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+    *response.status_mut() =
+        StatusCode::from_u16(MetadataEndpoint::PREFLIGHT_STATUS).unwrap_or(StatusCode::NO_CONTENT);
+    with_headers(response, &MetadataEndpoint::PREFLIGHT_HEADERS)
+}
+
+fn with_headers(
+    mut response: Response<Body>,
+    headers: &[(&'static str, &'static str)],
+) -> Response<Body> {
+    for (name, value) in headers {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     response
 }

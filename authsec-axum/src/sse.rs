@@ -10,9 +10,6 @@ use pin_project_lite::pin_project;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Largest partial SSE event held back while waiting for its end.
-const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
-
 pin_project! {
     /// Wraps an SSE body; complete events are forwarded as soon as they end.
     pub(crate) struct SseFilterBody<B, F> {
@@ -24,10 +21,11 @@ pin_project! {
 }
 
 impl<B, F: Fn(&str) -> bool> SseFilterBody<B, F> {
-    pub(crate) fn new(inner: B, allow: F) -> Self {
+    /// `filter` comes from [`Protection::sse_filter`](authsec_core::Protection::sse_filter).
+    pub(crate) fn new(inner: B, filter: SseFilter<F>) -> Self {
         SseFilterBody {
             inner,
-            filter: SseFilter::new(allow, MAX_EVENT_BYTES),
+            filter,
             done: false,
         }
     }

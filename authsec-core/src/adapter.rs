@@ -138,9 +138,9 @@ pub enum ResponseFilter {
     /// Forward unchanged.
     None,
     /// Buffer (up to [`MAX_TOOLS_LIST_BYTES`]) and filter with
-    /// [`tools_list::filter_json`](crate::tools_list::filter_json).
+    /// [`tools_list::filter_json`].
     Json,
-    /// Stream through [`tools_list::SseFilter`](crate::tools_list::SseFilter).
+    /// Stream through [`tools_list::SseFilter`].
     Sse,
 }
 

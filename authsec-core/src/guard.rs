@@ -169,7 +169,7 @@ impl Guard {
             self.check_session(session_id, &principal)?;
         }
         // Check 3.
-        self.check_scopes(&principal, request.mcp)?;
+        self.check_scopes(&principal, request)?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             revocation.check(token, &principal).await?;
@@ -220,6 +220,12 @@ impl Guard {
         Ok(principal)
     }
 
+    /// How many verified tokens the cache holds now (at most the configured
+    /// [`token_cache_capacity`](GuardBuilder::token_cache_capacity)); for metrics and tests.
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.tokens.as_ref().map_or(0, |cache| cache.len())
+    }
+
     fn audience_matches(&self, audience: &[String]) -> bool {
         let inner = &*self.inner;
         audience.iter().any(|aud| {
@@ -250,14 +256,14 @@ impl Guard {
     fn check_scopes(
         &self,
         principal: &Principal,
-        mcp: Option<&McpRequest<'_>>,
+        request: &AccessRequest<'_>,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let granted = principal.scopes();
         let mut required: Vec<&str> = Vec::new();
         let mut lacking = !granted.contains_all(&inner.required_scopes);
         required.extend(inner.required_scopes.iter().map(String::as_str));
-        if let Some(mcp) = mcp {
+        if let Some(mcp) = request.mcp {
             for call in mcp.tool_calls() {
                 let Some(rule) = call
                     .tool
@@ -276,6 +282,50 @@ impl Guard {
         }
         if lacking {
             return Err(Denial::scope_insufficient(granted.iter(), required));
+        }
+        // The token has every scope; a policy may still narrow what it may be used for (role
+        // bindings, `Policy::effective_scopes`). More consent cannot fix that: `policy_denied`.
+        let Some(policy) = &inner.policy else {
+            return Ok(());
+        };
+        let base = PolicyRequest {
+            principal,
+            tool: None,
+            rule: None,
+            arguments: None,
+            method: None,
+            client_ip: request.client_ip,
+            now: inner.clock.now(),
+        };
+        if !inner.required_scopes.is_empty()
+            && let Some(effective) = policy.effective_scopes(&base)
+            && !effective.contains_all(&inner.required_scopes)
+        {
+            return Err(Denial::policy_denied(format!(
+                "no role binding allows the scopes every request needs: {}",
+                effective.missing(&inner.required_scopes).join(" ")
+            )));
+        }
+        for call in request.mcp.iter().flat_map(|mcp| mcp.tool_calls()) {
+            let tool = call.tool.as_deref();
+            let Some(rule) = tool.and_then(|t| inner.manifest.rule_for(t)) else {
+                continue;
+            };
+            let call_request = PolicyRequest {
+                tool,
+                rule: Some(rule),
+                arguments: call.arguments,
+                method: call.method.as_deref(),
+                ..base
+            };
+            if let Some(effective) = policy.effective_scopes(&call_request)
+                && !effective.contains_all(&rule.scopes)
+            {
+                return Err(Denial::policy_denied(format!(
+                    "no role binding allows the scopes this tool needs: {}",
+                    effective.missing(&rule.scopes).join(" ")
+                )));
+            }
         }
         Ok(())
     }
@@ -328,9 +378,33 @@ impl Guard {
     }
 
     /// Whether `principal` may call `tool` as far as scopes go: the rule `tools/list` filtering
-    /// uses, so a listed tool is one whose call passes check 3.
+    /// uses, so a listed tool is one whose call passes check 3. The token must hold the tool's
+    /// scopes and, when the policy narrows scopes ([`Policy::effective_scopes`], asked with
+    /// `method = Some("tools/list")`, no arguments and no client address), so must the
+    /// narrowed set.
     pub fn may_call(&self, principal: &Principal, tool: &str) -> bool {
-        self.inner.manifest.allows(tool, principal.scopes())
+        let inner = &*self.inner;
+        let Some(rule) = inner.manifest.rule_for(tool) else {
+            return false;
+        };
+        if !principal.scopes().contains_all(&rule.scopes) {
+            return false;
+        }
+        let Some(policy) = &inner.policy else {
+            return true;
+        };
+        let request = PolicyRequest {
+            principal,
+            tool: Some(tool),
+            rule: Some(rule),
+            arguments: None,
+            method: Some("tools/list"),
+            client_ip: None,
+            now: inner.clock.now(),
+        };
+        policy
+            .effective_scopes(&request)
+            .is_none_or(|effective| effective.contains_all(&rule.scopes))
     }
 
     /// The proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.

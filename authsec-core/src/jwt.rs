@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::denial::Denial;
 use crate::error::ConfigError;
 use crate::principal::{Claims, TokenSource};
+use crate::signature::ParsedKeys;
 use crate::verifier::TokenVerifier;
 
 /// The asymmetric algorithms accepted by default.
@@ -66,6 +67,8 @@ pub struct VerificationKey {
     kid: Option<String>,
     algorithms: Vec<Algorithm>,
     key: DecodingKey,
+    /// The key parsed once per algorithm, so that a token costs the signature check alone.
+    parsed: ParsedKeys,
 }
 
 impl std::fmt::Debug for VerificationKey {
@@ -129,10 +132,12 @@ impl VerificationKey {
             }
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
+        let parsed = ParsedKeys::from_jwk(jwk, &algorithms);
         Ok(VerificationKey {
             kid: jwk.common.key_id.clone(),
             algorithms,
             key,
+            parsed,
         })
     }
 
@@ -152,6 +157,7 @@ impl VerificationKey {
             kid: None,
             algorithms: vec![algorithm],
             key: DecodingKey::from_secret(secret),
+            parsed: ParsedKeys::default(),
         })
     }
 
@@ -477,11 +483,16 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
         }
         let message_len = header_b64.len() + 1 + payload_b64.len();
         let message = &token.as_bytes()[..message_len];
-        match jsonwebtoken::crypto::verify(signature_b64, message, &key.key, algorithm) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                return Err(Denial::invalid_token("the token signature is invalid"));
-            }
+        let valid = match key.parsed.verify(algorithm, message, signature_b64) {
+            Some(valid) => valid,
+            // HMAC, the rust-crypto backend, or a key aws-lc-rs would not parse up front.
+            None => matches!(
+                jsonwebtoken::crypto::verify(signature_b64, message, &key.key, algorithm),
+                Ok(true)
+            ),
+        };
+        if !valid {
+            return Err(Denial::invalid_token("the token signature is invalid"));
         }
 
         let payload = URL_SAFE_NO_PAD

@@ -62,6 +62,7 @@ pub mod mcp;
 pub mod principal;
 pub mod resource;
 pub mod scope;
+mod signature;
 pub mod tools_list;
 pub mod verifier;
 

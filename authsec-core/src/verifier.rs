@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use crate::denial::Denial;
 use crate::manifest::ToolRule;
 use crate::principal::{Claims, Principal};
+use crate::scope::ScopeSet;
 
 /// Check 1: turns a bearer token into verified claims (signature and expiry checked).
 ///
@@ -39,6 +40,22 @@ pub trait RevocationCheck: Send + Sync + 'static {
 pub trait Policy: Send + Sync + 'static {
     /// Decides one request (for a JSON-RPC batch, once per `tools/call` element).
     async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial>;
+
+    /// Check 3's input: the scopes this request may use, when the policy narrows what the token
+    /// grants (role bindings). `None`, the default, means exactly the token's scopes.
+    ///
+    /// The Guard only ever narrows with it: a tool needs its scopes both in the token (else
+    /// `scope_insufficient`, which more consent can fix) and in the returned set (else
+    /// `policy_denied`, which it cannot), so scopes returned beyond the token's grant nothing.
+    /// It is asked once per `tools/call` with the call's tool, manifest rule and arguments (and
+    /// once without a tool for the scopes every request needs); and, to filter `tools/list`,
+    /// once per listed tool with `method = Some("tools/list")` and no arguments nor client
+    /// address, where a condition on those should be taken as met (the call is checked with
+    /// everything known). Runs on the request path without awaiting: keep it cheap.
+    fn effective_scopes(&self, request: &PolicyRequest<'_>) -> Option<ScopeSet> {
+        let _ = request;
+        None
+    }
 }
 
 /// What a [`Policy`] sees.

@@ -5,3 +5,4 @@ pub mod dev_issuer;
 pub mod mcp_http;
 pub mod notes_server;
 pub mod oidc_provider;
+pub mod redis_server;

@@ -1,16 +1,71 @@
-//! Runs the notes demo server (`authsec-axum`'s `notes-server` example) as a real process on
-//! loopback, configured only through its documented environment, as a user would run it.
+//! Runs a notes demo server (the `notes-server` example of `authsec-axum` or of
+//! `authsec-actix`) as a real process on loopback, configured only through its documented
+//! environment, as a user would run it. Both examples follow one contract, so the same tests run
+//! against either adapter.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Which adapter's notes server to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Adapter {
+    /// `authsec-axum`'s `notes-server` example (rmcp's tower service behind `AuthsecLayer`).
+    #[default]
+    Axum,
+    /// `authsec-actix`'s `notes-server` example (rmcp bridged into actix-web behind `Authsec`).
+    Actix,
+}
+
+impl Adapter {
+    /// Every adapter, for tests that run against each.
+    pub const ALL: [Adapter; 2] = [Adapter::Axum, Adapter::Actix];
+
+    /// The package whose `notes-server` example this is.
+    pub fn package(self) -> &'static str {
+        match self {
+            Adapter::Axum => "authsec-axum",
+            Adapter::Actix => "authsec-actix",
+        }
+    }
+}
+
+#[doc(hidden)]
+pub use pastey as __pastey;
+
+/// Turns each `async fn behaviour(adapter: Adapter)` into two tests, `behaviour_axum` and
+/// `behaviour_actix`: one behaviour matrix, written once, run against both adapters.
+///
+/// ```ignore
+/// async fn missing_token_is_401(adapter: Adapter) { /* ... */ }
+/// on_both_adapters!(missing_token_is_401);
+/// ```
+#[macro_export]
+macro_rules! on_both_adapters {
+    ($($behaviour:ident),+ $(,)?) => {
+        $crate::notes_server::__pastey::paste! { $(
+            #[tokio::test]
+            async fn [<$behaviour _axum>]() {
+                $behaviour($crate::notes_server::Adapter::Axum).await;
+            }
+
+            #[tokio::test]
+            async fn [<$behaviour _actix>]() {
+                $behaviour($crate::notes_server::Adapter::Actix).await;
+            }
+        )+ }
+    };
+}
+
 /// Environment for one notes server.
 #[derive(Clone, Debug, Default)]
 pub struct NotesEnv {
+    /// Which adapter's example runs (not an environment variable: it picks the binary).
+    pub adapter: Adapter,
     /// `AUTHSEC_ISSUER`.
     pub issuer: String,
     /// `AUTHSEC_INTROSPECTION_CLIENT_ID` / `_SECRET`.
@@ -50,6 +105,12 @@ impl NotesEnv {
         self.json_response = true;
         self
     }
+
+    /// Runs this adapter's example (default: axum).
+    pub fn adapter(mut self, adapter: Adapter) -> Self {
+        self.adapter = adapter;
+        self
+    }
 }
 
 /// A running notes server; killed on drop.
@@ -74,7 +135,7 @@ impl NotesServer {
     /// Builds the example if needed, starts it on a free loopback port and waits until it
     /// listens.
     pub async fn start(env: NotesEnv) -> Result<NotesServer, NotesServerError> {
-        let binary = notes_server_binary()?;
+        let binary = notes_server_binary_for(env.adapter)?;
         let port = match env.port {
             Some(port) => port,
             None => free_port().map_err(|e| NotesServerError::Start(e.to_string()))?,
@@ -169,10 +230,59 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// The compiled `notes-server` example of the current profile, built on demand.
+/// The compiled axum `notes-server` example of the current profile, built on demand.
 pub fn notes_server_binary() -> Result<PathBuf, NotesServerError> {
+    notes_server_binary_for(Adapter::Axum)
+}
+
+/// The compiled `notes-server` example of `adapter`'s package, in the current profile.
+///
+/// Built on demand with `cargo build -p <package> --example notes-server`, unless
+/// `AUTHSEC_EXAMPLE_BIN_<PACKAGE>_NOTES_SERVER` is set (by `cargo xtask test`, whose workspace
+/// build already built it). Both packages name their example `notes-server`, so the uplifted
+/// `target/<profile>/examples/notes-server` is whichever was linked last and cannot tell them
+/// apart; the path returned is the package's own `examples/notes_server-<hash>`, found through
+/// its dep-info file. Of several builds of that example (other feature sets), the newest is
+/// taken: a build that just ran, or was fresh, is not older than the last change to its sources,
+/// so nothing newer is stale.
+pub fn notes_server_binary_for(adapter: Adapter) -> Result<PathBuf, NotesServerError> {
+    // One build at a time per process; each adapter is resolved once.
+    static RESOLVED: Mutex<Vec<(Adapter, PathBuf)>> = Mutex::new(Vec::new());
+    let mut resolved = RESOLVED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, path)) = resolved.iter().find(|(a, _)| *a == adapter) {
+        return Ok(path.clone());
+    }
     let (target_profile_dir, release) = target_profile_dir();
-    let binary = target_profile_dir.join("examples").join("notes-server");
+    let prebuilt = format!(
+        "AUTHSEC_EXAMPLE_BIN_{}_NOTES_SERVER",
+        adapter.package().to_ascii_uppercase().replace('-', "_")
+    );
+    let examples = match std::env::var_os(&prebuilt) {
+        Some(path) => PathBuf::from(path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| target_profile_dir.join("examples")),
+        None => {
+            build_example(adapter.package(), release)?;
+            target_profile_dir.join("examples")
+        }
+    };
+    let binary = newest_example_build(&examples, adapter.package()).ok_or_else(|| {
+        NotesServerError::Build(format!(
+            "no build of {}'s notes-server example in {}",
+            adapter.package(),
+            examples.display()
+        ))
+    })?;
+    resolved.push((adapter, binary.clone()));
+    Ok(binary)
+}
+
+/// `cargo build -p <package> --example notes-server`: cheap when up to date; makes
+/// `cargo test -p authsec-tests` work on its own.
+fn build_example(package: &str, release: bool) -> Result<(), NotesServerError> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or_else(|| Path::new("."))
@@ -183,30 +293,47 @@ pub fn notes_server_binary() -> Result<PathBuf, NotesServerError> {
         "build",
         "--quiet",
         "-p",
-        "authsec-axum",
+        package,
         "--example",
         "notes-server",
     ]);
     if release {
         command.arg("--release");
     }
-    // Cheap when up to date; makes `cargo test -p authsec-tests` work on its own.
     let status = command
         .status()
         .map_err(|e| NotesServerError::Build(e.to_string()))?;
-    if !status.success() {
-        return Err(NotesServerError::Build(format!(
-            "cargo exited with {status}"
-        )));
-    }
-    if binary.exists() {
-        Ok(binary)
+    if status.success() {
+        Ok(())
     } else {
         Err(NotesServerError::Build(format!(
-            "{} is missing after the build",
-            binary.display()
+            "cargo exited with {status}"
         )))
     }
+}
+
+/// The most recently linked `notes_server-<hash>` in `examples` whose dep-info names
+/// `<package>/examples/notes-server.rs`.
+fn newest_example_build(examples: &Path, package: &str) -> Option<PathBuf> {
+    let source = format!("{package}/examples/notes-server.rs");
+    std::fs::read_dir(examples)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let name = path.file_name()?.to_str()?;
+            if !name.starts_with("notes_server-") || path.extension().is_some() {
+                return None;
+            }
+            let dep_info = std::fs::read_to_string(path.with_extension("d")).ok()?;
+            let ours = dep_info
+                .split_whitespace()
+                .any(|dep| dep == source || dep.ends_with(&format!("/{source}")));
+            let linked = entry.metadata().ok()?.modified().ok()?;
+            ours.then_some((linked, path))
+        })
+        .max_by_key(|(linked, _)| *linked)
+        .map(|(_, path)| path)
 }
 
 /// `target/debug` or `target/release`, from the running executable's location

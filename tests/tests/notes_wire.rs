@@ -1,6 +1,9 @@
 //! The notes demo server at the wire: a real process, configured only through its environment,
 //! driven over loopback HTTP, with tokens from the dev issuer. Every assertion is on the exact
 //! status, header and body a client sees.
+//!
+//! One behaviour matrix for both adapters: each behaviour is an `async fn(Adapter)` run as
+//! `<behaviour>_axum` and `<behaviour>_actix` (`on_both_adapters!`).
 
 use std::time::Duration;
 
@@ -9,7 +12,8 @@ use authsec_tests::dev_issuer::{
     garbage_token,
 };
 use authsec_tests::mcp_http::{McpHttp, McpResponse};
-use authsec_tests::notes_server::{NotesEnv, NotesServer};
+use authsec_tests::notes_server::{Adapter, NotesEnv, NotesServer};
+use authsec_tests::on_both_adapters;
 use serde_json::{Value, json};
 
 struct Setup {
@@ -18,24 +22,20 @@ struct Setup {
 }
 
 impl Setup {
-    async fn jwt_only() -> Setup {
+    async fn jwt_only(adapter: Adapter) -> Setup {
+        Self::with(adapter, |env| env).await
+    }
+
+    async fn with(adapter: Adapter, env: impl FnOnce(NotesEnv) -> NotesEnv) -> Setup {
         let issuer = DevIssuer::start().await.expect("dev issuer");
-        let server = NotesServer::start(NotesEnv::new(issuer.issuer()))
+        let server = NotesServer::start(env(NotesEnv::new(issuer.issuer()).adapter(adapter)))
             .await
             .expect("notes server");
         Setup { issuer, server }
     }
 
-    async fn with(env: impl FnOnce(NotesEnv) -> NotesEnv) -> Setup {
-        let issuer = DevIssuer::start().await.expect("dev issuer");
-        let server = NotesServer::start(env(NotesEnv::new(issuer.issuer())))
-            .await
-            .expect("notes server");
-        Setup { issuer, server }
-    }
-
-    async fn introspecting(cache_seconds: u64) -> Setup {
-        Self::with(|env| {
+    async fn introspecting(adapter: Adapter, cache_seconds: u64) -> Setup {
+        Self::with(adapter, |env| {
             env.introspection(
                 DEFAULT_INTROSPECTION_CLIENT_ID,
                 DEFAULT_INTROSPECTION_CLIENT_SECRET,
@@ -73,9 +73,8 @@ fn assert_json_body(response: &McpResponse, expected: Value) {
     assert_eq!(response.json(), expected, "body: {}", response.body);
 }
 
-#[tokio::test]
-async fn missing_token_is_401_with_initial_scope_and_resource_metadata() {
-    let s = Setup::jwt_only().await;
+async fn missing_token_is_401_with_initial_scope_and_resource_metadata(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mcp = McpHttp::new(s.server.resource());
     let response = mcp
         .post(&json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}))
@@ -98,10 +97,10 @@ async fn missing_token_is_401_with_initial_scope_and_resource_metadata() {
                "denial":"missing_token","scope":"notes:read","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(missing_token_is_401_with_initial_scope_and_resource_metadata);
 
-#[tokio::test]
-async fn get_stream_and_delete_session_need_a_token_too() {
-    let s = Setup::jwt_only().await;
+async fn get_stream_and_delete_session_need_a_token_too(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mcp = McpHttp::new(s.server.resource());
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
         let response = mcp.send(mcp.request(method.clone())).await.unwrap();
@@ -125,10 +124,10 @@ async fn get_stream_and_delete_session_need_a_token_too() {
         .unwrap();
     assert_eq!(response.status, 401);
 }
+on_both_adapters!(get_stream_and_delete_session_need_a_token_too);
 
-#[tokio::test]
-async fn metadata_document_is_exact_at_path_and_root() {
-    let s = Setup::jwt_only().await;
+async fn metadata_document_is_exact_at_path_and_root(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let http = reqwest::Client::new();
     for url in [
         s.prm(),
@@ -151,10 +150,10 @@ async fn metadata_document_is_exact_at_path_and_root() {
         );
     }
 }
+on_both_adapters!(metadata_document_is_exact_at_path_and_root);
 
-#[tokio::test]
-async fn garbage_tokens_are_invalid_token() {
-    let s = Setup::jwt_only().await;
+async fn garbage_tokens_are_invalid_token(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = McpHttp::new(s.server.resource());
     // A value outside the b64token syntax is a malformed header, not a bad token.
     mcp.set_token(Some(garbage_token(GarbageToken::NotBase64)));
@@ -194,10 +193,10 @@ async fn garbage_tokens_are_invalid_token() {
                "denial":"invalid_token","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(garbage_tokens_are_invalid_token);
 
-#[tokio::test]
-async fn expired_and_foreign_tokens_are_invalid_token() {
-    let s = Setup::jwt_only().await;
+async fn expired_and_foreign_tokens_are_invalid_token(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = McpHttp::new(s.server.resource());
     let cases = [
         (
@@ -246,10 +245,10 @@ async fn expired_and_foreign_tokens_are_invalid_token() {
         );
     }
 }
+on_both_adapters!(expired_and_foreign_tokens_are_invalid_token);
 
-#[tokio::test]
-async fn token_for_another_resource_is_invalid_audience() {
-    let s = Setup::jwt_only().await;
+async fn token_for_another_resource_is_invalid_audience(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = McpHttp::new(s.server.resource());
     mcp.set_token(Some(
         s.issuer
@@ -279,10 +278,10 @@ async fn token_for_another_resource_is_invalid_audience() {
                "denial":"invalid_audience","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(token_for_another_resource_is_invalid_audience);
 
-#[tokio::test]
-async fn two_credentials_or_a_query_token_are_invalid_request() {
-    let s = Setup::jwt_only().await;
+async fn two_credentials_or_a_query_token_are_invalid_request(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let token = s.token("notes:read");
     let http = reqwest::Client::new();
     let two = http
@@ -320,10 +319,10 @@ async fn two_credentials_or_a_query_token_are_invalid_request() {
         "access tokens in the query string are not accepted; send an Authorization: Bearer header"
     );
 }
+on_both_adapters!(two_credentials_or_a_query_token_are_invalid_request);
 
-#[tokio::test]
-async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope() {
-    let s = Setup::jwt_only().await;
+async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = s.session("notes:read").await;
     let list = mcp.tools_list().await.unwrap();
     assert_eq!(list.status, 200);
@@ -351,10 +350,10 @@ async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope() {
                "required_scopes":["notes:write"],"resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope);
 
-#[tokio::test]
-async fn purge_needs_fresh_mfa_after_scope() {
-    let s = Setup::jwt_only().await;
+async fn purge_needs_fresh_mfa_after_scope(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = McpHttp::new(s.server.resource());
     let resource = s.server.resource();
 
@@ -419,10 +418,10 @@ async fn purge_needs_fresh_mfa_after_scope() {
         Some("alice purged 0 notes")
     );
 }
+on_both_adapters!(purge_needs_fresh_mfa_after_scope);
 
-#[tokio::test]
-async fn tools_outside_the_manifest_are_policy_denied_without_challenge() {
-    let s = Setup::jwt_only().await;
+async fn tools_outside_the_manifest_are_policy_denied_without_challenge(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = s.session("notes:read notes:write notes:admin").await;
     let response = mcp.call_tool("delete_everything", json!({})).await.unwrap();
     assert_eq!(response.status, 403);
@@ -434,10 +433,10 @@ async fn tools_outside_the_manifest_are_policy_denied_without_challenge() {
                "denial":"policy_denied","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(tools_outside_the_manifest_are_policy_denied_without_challenge);
 
-#[tokio::test]
-async fn revoked_token_is_refused_on_the_next_request_at_ttl_zero() {
-    let s = Setup::introspecting(0).await;
+async fn revoked_token_is_refused_on_the_next_request_at_ttl_zero(adapter: Adapter) {
+    let s = Setup::introspecting(adapter, 0).await;
     let token = s.token("notes:read");
     let mut mcp = McpHttp::new(s.server.resource());
     mcp.set_token(Some(token.clone()));
@@ -465,10 +464,10 @@ async fn revoked_token_is_refused_on_the_next_request_at_ttl_zero() {
                "denial":"token_revoked","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(revoked_token_is_refused_on_the_next_request_at_ttl_zero);
 
-#[tokio::test]
-async fn unreachable_authorization_server_is_503_not_invalid_token() {
-    let s = Setup::introspecting(0).await;
+async fn unreachable_authorization_server_is_503_not_invalid_token(adapter: Adapter) {
+    let s = Setup::introspecting(adapter, 0).await;
     let mut mcp = s.session("notes:read").await; // JWKS is now cached
     s.issuer.shutdown().await;
     mcp.set_token(Some(s.token("notes:read")));
@@ -481,10 +480,10 @@ async fn unreachable_authorization_server_is_503_not_invalid_token() {
     assert_eq!(body["error"], "authorization_unavailable");
     assert_eq!(body["retry_after"], 5);
 }
+on_both_adapters!(unreachable_authorization_server_is_503_not_invalid_token);
 
-#[tokio::test]
-async fn a_session_cannot_be_reused_by_another_subject() {
-    let s = Setup::jwt_only().await;
+async fn a_session_cannot_be_reused_by_another_subject(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let alice = s.session("notes:read").await;
     let mut mallory = McpHttp::new(s.server.resource());
     mallory.set_token(Some(
@@ -505,10 +504,10 @@ async fn a_session_cannot_be_reused_by_another_subject() {
                "denial":"session_mismatch","resource_metadata":s.prm()}),
     );
 }
+on_both_adapters!(a_session_cannot_be_reused_by_another_subject);
 
-#[tokio::test]
-async fn mcp_name_header_must_match_the_body() {
-    let s = Setup::jwt_only().await;
+async fn mcp_name_header_must_match_the_body(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mcp = s.session("notes:read notes:write notes:admin").await;
     let response = mcp
         .send(
@@ -526,10 +525,10 @@ async fn mcp_name_header_must_match_the_body() {
         "the Mcp-Name header \"list_notes\" does not match the tool called in the body \"purge_notes\""
     );
 }
+on_both_adapters!(mcp_name_header_must_match_the_body);
 
-#[tokio::test]
-async fn a_body_over_the_bound_is_refused_cleanly() {
-    let s = Setup::jwt_only().await;
+async fn a_body_over_the_bound_is_refused_cleanly(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mcp = s.session("notes:write").await;
     let text = "x".repeat(1024 * 1024 + 10);
     let response = mcp
@@ -542,6 +541,7 @@ async fn a_body_over_the_bound_is_refused_cleanly() {
         "the request body exceeds 1048576 bytes"
     );
 }
+on_both_adapters!(a_body_over_the_bound_is_refused_cleanly);
 
 async fn assert_tools_visible(s: &Setup) {
     let cases = [
@@ -568,28 +568,27 @@ async fn assert_tools_visible(s: &Setup) {
     }
 }
 
-#[tokio::test]
-async fn tools_list_is_filtered_in_sse_responses() {
-    let s = Setup::jwt_only().await;
+async fn tools_list_is_filtered_in_sse_responses(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
     let mut mcp = s.session("notes:read").await;
     let response = mcp.tools_list().await.unwrap();
     assert_eq!(response.header("content-type"), Some("text/event-stream"));
     assert_tools_visible(&s).await;
 }
+on_both_adapters!(tools_list_is_filtered_in_sse_responses);
 
-#[tokio::test]
-async fn tools_list_is_filtered_in_json_responses() {
-    let s = Setup::with(NotesEnv::json_response).await;
+async fn tools_list_is_filtered_in_json_responses(adapter: Adapter) {
+    let s = Setup::with(adapter, NotesEnv::json_response).await;
     let mut mcp = s.session("notes:read").await;
     let response = mcp.tools_list().await.unwrap();
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_tools_visible(&s).await;
 }
+on_both_adapters!(tools_list_is_filtered_in_json_responses);
 
-#[tokio::test]
-async fn two_hundred_concurrent_tool_calls_are_all_answered_correctly() {
+async fn two_hundred_concurrent_tool_calls_are_all_answered_correctly(adapter: Adapter) {
     // Stateless JSON mode: every call is its own HTTP exchange, as a load balancer would see it.
-    let s = Setup::with(NotesEnv::json_response).await;
+    let s = Setup::with(adapter, NotesEnv::json_response).await;
     let writer = s.session("notes:read notes:write").await;
     let reader_token = s.token("notes:read");
     let mut calls = Vec::new();
@@ -622,3 +621,4 @@ async fn two_hundred_concurrent_tool_calls_are_all_answered_correctly() {
     assert_eq!(response.status, 200);
     assert_eq!(response.tool_text().unwrap().lines().count(), 100);
 }
+on_both_adapters!(two_hundred_concurrent_tool_calls_are_all_answered_correctly);

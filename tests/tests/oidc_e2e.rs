@@ -1,12 +1,14 @@
 //! The notes server against a real, certified authorization server: oidc-provider (Node.js),
 //! both started as processes on loopback. DCR, authorization code + PKCE with `resource`, JWT
 //! access tokens for the resource, refresh, step-up, and revocation seen through introspection.
+//! Each flow runs against both adapters' notes servers (`<flow>_axum`, `<flow>_actix`).
 
 use authsec_tests::mcp_http::McpHttp;
-use authsec_tests::notes_server::{NotesEnv, NotesServer, free_port};
+use authsec_tests::notes_server::{Adapter, NotesEnv, NotesServer, free_port};
 use authsec_tests::oidc_provider::{
     LoginRequest, OidcProvider, OidcProviderOptions, RegisteredClient,
 };
+use authsec_tests::on_both_adapters;
 use serde_json::json;
 
 const REDIRECT: &str = "http://127.0.0.1:53682/callback";
@@ -17,7 +19,11 @@ struct Setup {
     client: RegisteredClient,
 }
 
-async fn setup(options: OidcProviderOptions, env: impl FnOnce(NotesEnv) -> NotesEnv) -> Setup {
+async fn setup(
+    adapter: Adapter,
+    options: OidcProviderOptions,
+    env: impl FnOnce(NotesEnv) -> NotesEnv,
+) -> Setup {
     let port = free_port().unwrap();
     let resource = format!("http://127.0.0.1:{port}/mcp");
     let provider = OidcProvider::start(OidcProviderOptions {
@@ -26,7 +32,7 @@ async fn setup(options: OidcProviderOptions, env: impl FnOnce(NotesEnv) -> Notes
     })
     .await
     .expect("oidc-provider starts (needs Node.js and npm)");
-    let mut notes = env(NotesEnv::new(provider.issuer()));
+    let mut notes = env(NotesEnv::new(provider.issuer()).adapter(adapter));
     notes.port = Some(port);
     let server = NotesServer::start(notes).await.expect("notes server");
     assert_eq!(server.resource(), resource);
@@ -52,9 +58,8 @@ impl Setup {
     }
 }
 
-#[tokio::test]
-async fn jwt_access_tokens_from_oidc_provider_drive_the_whole_flow() {
-    let s = setup(OidcProviderOptions::default(), |env| env).await;
+async fn jwt_access_tokens_from_oidc_provider_drive_the_whole_flow(adapter: Adapter) {
+    let s = setup(adapter, OidcProviderOptions::default(), |env| env).await;
     let mut mcp = McpHttp::new(s.server.resource());
 
     // Discovery as a client would do it.
@@ -126,15 +131,15 @@ async fn jwt_access_tokens_from_oidc_provider_drive_the_whole_flow() {
     assert_eq!(call.status, 200, "{}", call.body);
     assert_eq!(call.tool_text().as_deref(), Some("alice purged 1 notes"));
 }
+on_both_adapters!(jwt_access_tokens_from_oidc_provider_drive_the_whole_flow);
 
-#[tokio::test]
-async fn opaque_tokens_are_introspected_and_revocation_is_seen_at_once() {
+async fn opaque_tokens_are_introspected_and_revocation_is_seen_at_once(adapter: Adapter) {
     let options = OidcProviderOptions::opaque();
     let (id, secret) = (
         options.rs_client_id.clone(),
         options.rs_client_secret.clone(),
     );
-    let s = setup(options, |mut env| {
+    let s = setup(adapter, options, |mut env| {
         env.validation_mode = Some("introspection_only".into());
         env.introspection(&id, &secret, 0)
     })
@@ -162,3 +167,4 @@ async fn opaque_tokens_are_introspected_and_revocation_is_seen_at_once() {
     assert_eq!(call.status, 401);
     assert_eq!(call.json()["denial"], "token_revoked");
 }
+on_both_adapters!(opaque_tokens_are_introspected_and_revocation_is_seen_at_once);

@@ -4,7 +4,7 @@
 //!   HTTP on loopback, printed as a transcript.
 //! - `cargo xtask test`: everything CI runs.
 
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 mod demo;
 
@@ -69,7 +69,13 @@ const STEPS: &[Step] = &[
     Step {
         what: "build every target (examples included, so the tests can start them)",
         program: "cargo",
-        args: &["build", "--workspace", "--all-targets", "--locked"],
+        args: &[
+            "build",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+        ],
         dir: ".",
         env: &[],
     },
@@ -125,6 +131,9 @@ fn run_tests(args: &[String]) -> ExitCode {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
     let skip_fmt = args.iter().any(|a| a == "--no-fmt");
+    // Paths of the example binaries, read from the build step and handed to the tests, so they
+    // start exactly what was built instead of invoking cargo again with other features.
+    let mut binaries: Vec<(String, String)> = Vec::new();
     for step in STEPS {
         if skip_fmt && step.what == "formatting" {
             continue;
@@ -135,11 +144,24 @@ fn run_tests(args: &[String]) -> ExitCode {
             step.program,
             step.args.join(" ")
         );
-        let status = Command::new(step.program)
+        let json_messages = step
+            .args
+            .contains(&"--message-format=json-render-diagnostics");
+        let mut command = Command::new(step.program);
+        command
             .args(step.args)
             .current_dir(workspace.join(step.dir))
             .envs(step.env.iter().copied())
-            .status();
+            .envs(binaries.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let status = if json_messages {
+            command.stdout(Stdio::piped());
+            command.output().map(|output| {
+                binaries.extend(example_binaries(&String::from_utf8_lossy(&output.stdout)));
+                output.status
+            })
+        } else {
+            command.status()
+        };
         match status {
             Ok(status) if status.success() => {}
             Ok(status) => {
@@ -154,4 +176,31 @@ fn run_tests(args: &[String]) -> ExitCode {
     }
     println!("\nxtask test: every step passed");
     ExitCode::SUCCESS
+}
+
+/// `AUTHSEC_EXAMPLE_BIN_<PACKAGE>_<EXAMPLE>` → executable, for every example in cargo's JSON
+/// build messages (e.g. `AUTHSEC_EXAMPLE_BIN_AUTHSEC_AXUM_NOTES_SERVER`).
+fn example_binaries(messages: &str) -> Vec<(String, String)> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"))
+        })
+        .filter_map(|m| {
+            let executable = m["executable"].as_str()?;
+            let example = m["target"]["name"].as_str()?;
+            // package_id: "path+file:///…/authsec-axum#0.1.0" (or "…#authsec-axum@0.1.0").
+            let id = m["package_id"].as_str()?;
+            let tail = id.rsplit('/').next()?;
+            let package = tail.split(['#', '@']).find(|p| p.starts_with("authsec"))?;
+            let name = format!("AUTHSEC_EXAMPLE_BIN_{package}_{example}")
+                .to_ascii_uppercase()
+                .replace('-', "_");
+            Some((name, executable.to_owned()))
+        })
+        .collect()
 }

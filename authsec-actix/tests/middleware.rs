@@ -1,0 +1,409 @@
+//! The actix adapter in-process, with a stub verifier: what the middleware, the extractor and
+//! the metadata service put on the wire. The full behaviour matrix (real tokens, a real MCP
+//! server, both adapters) is `tests/tests/notes_wire.rs`.
+
+use actix_web::body::to_bytes;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::HeaderMap;
+use actix_web::http::{Method, StatusCode};
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, HttpResponse, web};
+use async_trait::async_trait;
+use authsec_actix::{Authenticated, Authsec, metadata_service, metadata_service_path_only};
+use authsec_core::{Claims, Denial, Guard, TokenSource, TokenVerifier, ToolManifest};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+const RESOURCE: &str = "https://mcp.example/mcp";
+const PRM: &str = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
+const TOOLS_LIST: &str =
+    r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"list_notes"},{"name":"add_note"}]}}"#;
+
+/// Tokens are `subject-scope1+scope2` with `_` for `:` (`alice-notes_read`), so they stay
+/// within the RFC 6750 b64token syntax.
+struct StubVerifier;
+
+#[async_trait]
+impl TokenVerifier for StubVerifier {
+    async fn verify(&self, token: &str) -> Result<Claims, Denial> {
+        let (subject, scopes) = token
+            .split_once('-')
+            .ok_or_else(|| Denial::invalid_token("not a stub token"))?;
+        let raw = json!({"sub": subject, "aud": RESOURCE, "scope": scopes.replace('+', " ").replace('_', ":"),
+                         "exp": 4_000_000_000u64});
+        let Value::Object(raw) = raw else {
+            unreachable!()
+        };
+        Claims::from_map(raw, TokenSource::Jwt).map_err(Denial::invalid_token)
+    }
+}
+
+fn guard() -> Guard {
+    Guard::builder(RESOURCE)
+        .authorization_server("https://as.example")
+        .verifier(StubVerifier)
+        .manifest(
+            ToolManifest::new()
+                .tool("list_notes", ["notes:read"])
+                .tool("add_note", ["notes:write"]),
+        )
+        .initial_scopes(["notes:read"])
+        .build()
+        .unwrap()
+}
+
+/// Echoes the caller and the body it received.
+async fn echo(Authenticated(caller): Authenticated, body: Bytes) -> String {
+    format!(
+        "{} sent {}",
+        caller.subject(),
+        String::from_utf8_lossy(&body)
+    )
+}
+
+async fn json_list() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(TOOLS_LIST)
+}
+
+/// A tools/list event split across chunks, then an unrelated event.
+async fn sse_list() -> HttpResponse {
+    let event = format!("id: 7\nevent: message\ndata: {TOOLS_LIST}\n\n");
+    let (first, second) = event.split_at(40);
+    let chunks: Vec<Result<Bytes, std::convert::Infallible>> = vec![
+        Ok(Bytes::from(first.to_owned())),
+        Ok(Bytes::from(second.to_owned())),
+        Ok(Bytes::from_static(
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n",
+        )),
+    ];
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(futures_util::stream::iter(chunks))
+}
+
+async fn body_of(response: ServiceResponse<impl actix_web::body::MessageBody>) -> String {
+    let body = to_bytes(response.into_body()).await.ok().unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<absent>")
+}
+
+fn post(uri: &str, token: Option<&str>, body: &str) -> TestRequest {
+    let mut request = TestRequest::post()
+        .uri(uri)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_owned());
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    request
+}
+
+#[actix_web::test]
+async fn missing_token_is_401_with_challenge_and_json_body() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(echo)),
+    )
+    .await;
+    let response = test::call_service(&app, post("/mcp", None, "{}").to_request()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let headers = response.headers();
+    assert_eq!(
+        header(headers, "www-authenticate"),
+        format!("Bearer scope=\"notes:read\", resource_metadata=\"{PRM}\"").as_str()
+    );
+    assert_eq!(header(headers, "content-type"), "application/json");
+    assert_eq!(header(headers, "cache-control"), "no-store");
+    let body: Value = serde_json::from_str(&body_of(response).await).unwrap();
+    assert_eq!(
+        body,
+        json!({"error":"missing_token","error_description":"an access token is required",
+               "denial":"missing_token","scope":"notes:read","resource_metadata":PRM})
+    );
+}
+
+#[actix_web::test]
+async fn an_allowed_post_reaches_the_handler_with_its_body_and_caller() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(echo)),
+    )
+    .await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes"}}"#;
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("alice-notes_read"), body).to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_of(response).await, format!("alice sent {body}"));
+}
+
+#[actix_web::test]
+async fn a_tool_outside_the_scopes_is_403_before_the_handler() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(echo)),
+    )
+    .await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_note"}}"#;
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("alice-notes_read"), body).to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        header(response.headers(), "www-authenticate"),
+        format!("Bearer error=\"insufficient_scope\", error_description=\"this operation requires the scopes: notes:write\", scope=\"notes:read notes:write\", resource_metadata=\"{PRM}\"").as_str()
+    );
+}
+
+#[actix_web::test]
+async fn bodies_over_the_bound_are_413_declared_or_not() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()).max_body_bytes(16))
+            .route("/mcp", web::post().to(echo)),
+    )
+    .await;
+    let big = "x".repeat(17);
+    let declared = post("/mcp", Some("alice-notes_read"), &big).to_request();
+    let response = test::call_service(&app, declared).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = serde_json::from_str(&body_of(response).await).unwrap();
+    assert_eq!(
+        body["error_description"],
+        "the request body exceeds 16 bytes"
+    );
+
+    // The same body without a Content-Length is cut off while it is read.
+    let mut undeclared = post("/mcp", Some("alice-notes_read"), &big).to_request();
+    undeclared.headers_mut().remove("content-length");
+    let response = test::call_service(&app, undeclared).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[actix_web::test]
+async fn paths_outside_the_prefix_pass_through() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcpx", web::get().to(|| async { "open" }))
+            .route("/health", web::get().to(|| async { "ok" })),
+    )
+    .await;
+    for (uri, expected) in [("/mcpx", "open"), ("/health", "ok")] {
+        let response = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(body_of(response).await, expected);
+    }
+    // Every method under the prefix needs a token.
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp/stream", web::get().to(|| async { "stream" })),
+    )
+    .await;
+    let response =
+        test::call_service(&app, TestRequest::get().uri("/mcp/stream").to_request()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn json_tools_list_shows_only_callable_tools() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(json_list)),
+    )
+    .await;
+    let request = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("alice-notes_read"), request).to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = serde_json::from_str(&body_of(response).await).unwrap();
+    assert_eq!(
+        body,
+        json!({"jsonrpc":"2.0","id":2,"result":{"cacheScope":"private","tools":[{"name":"list_notes"}]}})
+    );
+}
+
+#[actix_web::test]
+async fn sse_tools_list_is_filtered_as_it_streams() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(sse_list)),
+    )
+    .await;
+    let request = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("alice-notes_read+notes_write"), request).to_request(),
+    )
+    .await;
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "text/event-stream"
+    );
+    let body = body_of(response).await;
+    let events: Vec<&str> = body.split_inclusive("\n\n").collect();
+    assert_eq!(events.len(), 2, "{body}");
+    let (fields, data) = events[0].split_once("data: ").unwrap();
+    assert_eq!(fields, "id: 7\nevent: message\n");
+    let data: Value = serde_json::from_str(data.trim_end()).unwrap();
+    assert_eq!(
+        data,
+        json!({"jsonrpc":"2.0","id":2,"result":{"cacheScope":"private",
+               "tools":[{"name":"list_notes"},{"name":"add_note"}]}})
+    );
+    assert_eq!(
+        events[1],
+        "data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n"
+    );
+
+    // With notes:read only, add_note disappears.
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("bob-notes_read"), request).to_request(),
+    )
+    .await;
+    let body = body_of(response).await;
+    assert!(
+        body.contains(r#""tools":[{"name":"list_notes"}]"#),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_session_is_bound_to_the_subject_that_created_it() {
+    let app = test::init_service(App::new().wrap(Authsec::new(guard())).route(
+        "/mcp",
+        web::post().to(|| async {
+            HttpResponse::Ok()
+                .insert_header(("mcp-session-id", "s-1"))
+                .finish()
+        }),
+    ))
+    .await;
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    let response = test::call_service(
+        &app,
+        post("/mcp", Some("alice-notes_read"), init).to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+    let mallory = post("/mcp", Some("mallory-notes_read"), ping)
+        .insert_header(("mcp-session-id", "s-1"))
+        .to_request();
+    let response = test::call_service(&app, mallory).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = serde_json::from_str(&body_of(response).await).unwrap();
+    assert_eq!(body["denial"], "session_mismatch");
+    let alice = post("/mcp", Some("alice-notes_read"), ping)
+        .insert_header(("mcp-session-id", "s-1"))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, alice).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn the_extractor_without_the_middleware_is_a_500_that_says_so() {
+    let app = test::init_service(App::new().route("/mcp", web::post().to(echo))).await;
+    let response = test::call_service(&app, post("/mcp", None, "{}").to_request()).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "application/json"
+    );
+    assert_eq!(
+        body_of(response).await,
+        r#"{"error":"server_error","error_description":"authsec: no Authsec middleware covers this route, so there is no authenticated principal"}"#
+    );
+    // Option<Authenticated> serves anonymous callers instead.
+    let app = test::init_service(App::new().route(
+        "/open",
+        web::get().to(|caller: Option<Authenticated>| async move {
+            caller.map_or("anonymous".to_owned(), |Authenticated(p)| {
+                p.subject().to_owned()
+            })
+        }),
+    ))
+    .await;
+    let response = test::call_service(&app, TestRequest::get().uri("/open").to_request()).await;
+    assert_eq!(body_of(response).await, "anonymous");
+}
+
+#[actix_web::test]
+async fn metadata_is_served_at_path_and_root_with_cache_and_cors() {
+    let guard = guard();
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard.clone()))
+            .service(metadata_service(&guard)),
+    )
+    .await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let response = test::call_service(&app, TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(header(headers, "content-type"), "application/json");
+        assert_eq!(header(headers, "cache-control"), "public, max-age=3600");
+        assert_eq!(header(headers, "access-control-allow-origin"), "*");
+        assert_eq!(body_of(response).await, guard.metadata().to_json());
+
+        let head = TestRequest::default()
+            .method(Method::HEAD)
+            .uri(path)
+            .to_request();
+        let response = test::call_service(&app, head).await;
+        assert_eq!(response.status(), StatusCode::OK, "HEAD {path}");
+        assert_eq!(
+            header(response.headers(), "cache-control"),
+            "public, max-age=3600"
+        );
+
+        let preflight = TestRequest::default()
+            .method(Method::OPTIONS)
+            .uri(path)
+            .to_request();
+        let response = test::call_service(&app, preflight).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
+        let headers = response.headers();
+        assert_eq!(header(headers, "access-control-allow-origin"), "*");
+        assert_eq!(
+            header(headers, "access-control-allow-methods"),
+            "GET, OPTIONS"
+        );
+        assert_eq!(header(headers, "access-control-allow-headers"), "*");
+    }
+    let app = test::init_service(App::new().service(metadata_service_path_only(&guard))).await;
+    let root = TestRequest::get()
+        .uri("/.well-known/oauth-protected-resource")
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, root).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

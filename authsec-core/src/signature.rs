@@ -1,0 +1,135 @@
+//! JWS signature checks with keys parsed once.
+//!
+//! `jsonwebtoken::crypto::verify` builds the key from the JWK's components on every call (for
+//! RSA: the modulus and exponent into a fresh `EVP_PKEY`, about 2 µs), clones the
+//! `DecodingKey` and allocates the decoded signature. With the `aws-lc-rs` feature (the
+//! default) each [`VerificationKey`](crate::VerificationKey) instead holds an aws-lc-rs
+//! `ParsedPublicKey` per algorithm it may verify, built when the JWKS is read, so a token costs
+//! the signature arithmetic alone. The algorithms are the ones jsonwebtoken's aws-lc-rs backend
+//! uses, so exactly the same signatures (and RSA key sizes, 2048 to 8192 bits) are accepted.
+//!
+//! A key aws-lc-rs will not parse up front, symmetric keys, and builds with only the
+//! `rust-crypto` feature keep going through jsonwebtoken.
+
+use jsonwebtoken::Algorithm;
+
+/// The issuer's key parsed once per algorithm it may verify.
+#[derive(Clone, Default)]
+pub(crate) struct ParsedKeys {
+    #[cfg(feature = "aws-lc-rs")]
+    keys: Vec<(Algorithm, aws_lc_rs::signature::ParsedPublicKey)>,
+}
+
+#[cfg(feature = "aws-lc-rs")]
+mod aws_lc {
+    use aws_lc_rs::signature::{
+        self as sig, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm,
+    };
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::Algorithm;
+    use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+
+    use super::ParsedKeys;
+
+    /// The largest signature: RSA 8192 bits (ECDSA and Ed25519 signatures are shorter).
+    const MAX_SIGNATURE_BYTES: usize = 1024;
+
+    fn rsa_parameters(algorithm: Algorithm) -> Option<&'static RsaParameters> {
+        Some(match algorithm {
+            Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
+    }
+
+    fn other_parameters(algorithm: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+        Some(match algorithm {
+            Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &sig::ED25519,
+            _ => return None,
+        })
+    }
+
+    fn parse(jwk: &Jwk, algorithm: Algorithm) -> Option<ParsedPublicKey> {
+        let b64 = |value: &str| URL_SAFE_NO_PAD.decode(value).ok();
+        match &jwk.algorithm {
+            AlgorithmParameters::RSA(params) => {
+                let (n, e) = (b64(&params.n)?, b64(&params.e)?);
+                RsaPublicKeyComponents { n: &n, e: &e }
+                    .to_parsed_public_key(rsa_parameters(algorithm)?)
+                    .ok()
+            }
+            AlgorithmParameters::EllipticCurve(params) => {
+                // The uncompressed point, as jsonwebtoken builds it from x and y.
+                let mut point = vec![0x04];
+                point.extend(b64(&params.x)?);
+                point.extend(b64(&params.y)?);
+                ParsedPublicKey::new(other_parameters(algorithm)?, point).ok()
+            }
+            AlgorithmParameters::OctetKeyPair(params) => {
+                ParsedPublicKey::new(other_parameters(algorithm)?, b64(&params.x)?).ok()
+            }
+            _ => None,
+        }
+    }
+
+    impl ParsedKeys {
+        pub(crate) fn from_jwk(jwk: &Jwk, algorithms: &[Algorithm]) -> Self {
+            ParsedKeys {
+                keys: algorithms
+                    .iter()
+                    .filter_map(|&alg| Some((alg, parse(jwk, alg)?)))
+                    .collect(),
+            }
+        }
+
+        pub(crate) fn verify(
+            &self,
+            algorithm: Algorithm,
+            message: &[u8],
+            signature_b64: &str,
+        ) -> Option<bool> {
+            let (_, key) = self.keys.iter().find(|(alg, _)| *alg == algorithm)?;
+            // Decoded on the stack; the same engine (and so the same strictness) as
+            // jsonwebtoken's.
+            let mut signature = [0u8; MAX_SIGNATURE_BYTES + 3];
+            let Ok(len) = URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut signature) else {
+                return Some(false);
+            };
+            Some(key.verify_sig(message, &signature[..len]).is_ok())
+        }
+    }
+}
+
+#[cfg(not(feature = "aws-lc-rs"))]
+impl ParsedKeys {
+    pub(crate) fn from_jwk(_jwk: &jsonwebtoken::jwk::Jwk, _algorithms: &[Algorithm]) -> Self {
+        ParsedKeys {}
+    }
+
+    pub(crate) fn verify(
+        &self,
+        _algorithm: Algorithm,
+        _message: &[u8],
+        _signature_b64: &str,
+    ) -> Option<bool> {
+        None
+    }
+}
+
+impl ParsedKeys {
+    /// How many algorithms have a parsed key.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        #[cfg(feature = "aws-lc-rs")]
+        return self.keys.len();
+        #[cfg(not(feature = "aws-lc-rs"))]
+        0
+    }
+}

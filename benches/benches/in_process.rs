@@ -1,0 +1,560 @@
+//! In-process figures (criterion): one request through each contender's tower stack; the cold
+//! path per algorithm next to `jsonwebtoken` and the pre-parsed signature check; the warm path;
+//! MCP classification and `tools/list` filtering. Allocation counts go to
+//! `target/authsec-bench/in_process.json`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use authsec_bench::alloc::{CountingAlloc, per_run};
+use authsec_bench::contenders::{self, Contender, MinimalClaims, mcp_request};
+use authsec_bench::fixture::{
+    Fixture, ISSUER, RESOURCE, TOOLS_CALL_BODY, TOOLS_CALL_RESULT, TOOLS_LIST_BODY,
+    tools_list_response,
+};
+use authsec_bench::report;
+use authsec_core::adapter::RequestHeaders;
+use authsec_core::{
+    AccessRequest, Authorization, Guard, IncomingRequest, McpHeaders, Protection, TokenVerifier,
+    classify, tools_list,
+};
+use authsec_tests::dev_issuer::SigningAlgorithm;
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use axum::Router;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::Criterion;
+use http::{HeaderMap, HeaderValue};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+use tower_service::Service;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Allocation runs per figure.
+const ALLOC_RUNS: u64 = 200;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Sends one request through `router` and reads the whole response.
+async fn one_request(router: &Router, header: &HeaderValue, body: &'static str) -> (u16, usize) {
+    let response = router
+        .clone()
+        .call(mcp_request(header, body))
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, bytes.len())
+}
+
+/// Sends one GET through `router` and reads the whole response.
+async fn get_request(router: &Router, header: &HeaderValue) -> (u16, usize) {
+    let response = router
+        .clone()
+        .call(contenders::get_request(header))
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, bytes.len())
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).expect("header")
+}
+
+struct Headers<'a>(&'a HeaderMap);
+
+impl RequestHeaders for Headers<'_> {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.0
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    }
+}
+
+/// Runs `op` `iterations` times. Never inlined, so that callgrind can count exactly this:
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*counted_loop*'`.
+#[inline(never)]
+fn counted_loop(iterations: u64, op: &mut dyn FnMut()) {
+    for _ in 0..iterations {
+        op();
+    }
+}
+
+/// `AUTHSEC_BENCH_COUNT=<scenario>:<iterations>`: runs one scenario in [`counted_loop`] and
+/// exits. Instruction counts do not depend on what else the machine runs, so they compare
+/// two builds reliably where wall-clock time on a busy 2-core machine cannot.
+fn count_mode(spec: &str) {
+    let (scenario, iterations) = spec.split_once(':').unwrap_or((spec, "1000"));
+    let iterations: u64 = iterations.parse().expect("iterations");
+    let rt = runtime();
+    let alg = match scenario.rsplit_once('/').map(|(_, alg)| alg) {
+        Some("PS256") => SigningAlgorithm::PS256,
+        Some("ES256") => SigningAlgorithm::ES256,
+        Some("EdDSA") => SigningAlgorithm::EdDSA,
+        _ => SigningAlgorithm::RS256,
+    };
+    let fixture = Fixture::new(alg);
+    let token = fixture.token.as_str();
+    let header = bearer(token);
+    let contender = |id: &str| {
+        Contender::ALL
+            .into_iter()
+            .find(|c| c.id() == id)
+            .expect("a contender id")
+    };
+    let mut op: Box<dyn FnMut() + '_> = match scenario.split('/').collect::<Vec<_>>()[..] {
+        ["request", id] => {
+            let router = rt.block_on(contenders::router(contender(id), &fixture));
+            Box::new(move || {
+                black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+            })
+        }
+        ["request_get", id] => {
+            let router = rt.block_on(contenders::router(contender(id), &fixture));
+            Box::new(move || {
+                black_box(rt.block_on(get_request(&router, &header)));
+            })
+        }
+        ["warm", "guard_check"] => {
+            let guard = contenders::guard(&fixture, true);
+            let authorization = format!("Bearer {token}");
+            Box::new(move || {
+                let mcp = classify(TOOLS_CALL_BODY.as_bytes(), McpHeaders::default()).ok();
+                let access = AccessRequest::new(Authorization::One(authorization.as_bytes()))
+                    .mcp(mcp.as_ref());
+                black_box(rt.block_on(guard.check(&access)));
+            })
+        }
+        ["mcp", "classify"] => Box::new(|| {
+            black_box(classify(TOOLS_CALL_BODY.as_bytes(), McpHeaders::default()).is_ok());
+        }),
+        ["cold", "authsec_verify", _] => {
+            let verifier = fixture.verifier();
+            Box::new(move || {
+                black_box(rt.block_on(verifier.verify(token)).is_ok());
+            })
+        }
+        ["cold", "authsec_authenticate", _] => {
+            let guard = contenders::guard(&fixture, false);
+            Box::new(move || {
+                black_box(rt.block_on(guard.authenticate(token)).is_ok());
+            })
+        }
+        ["cold", "jsonwebtoken_decode", _] => {
+            let (key, validation) = (fixture.decoding_key(), fixture.validation());
+            Box::new(move || {
+                black_box(
+                    authsec_core::jsonwebtoken::decode::<MinimalClaims>(token, &key, &validation)
+                        .is_ok(),
+                );
+            })
+        }
+        ["cold", "preparsed_verify", _] => {
+            let parsed = preparsed_key(&fixture);
+            let (message, signature) = token.rsplit_once('.').expect("three parts");
+            let signature = URL_SAFE_NO_PAD.decode(signature).expect("signature");
+            Box::new(move || {
+                black_box(parsed.verify_sig(message.as_bytes(), &signature).is_ok());
+            })
+        }
+        _ => panic!("unknown scenario {scenario:?}"),
+    };
+    op();
+    counted_loop(iterations, &mut *op);
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("AUTHSEC_BENCH_COUNT") {
+        count_mode(&spec);
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let rt = runtime();
+    let mut allocations: BTreeMap<String, Value> = BTreeMap::new();
+    let fixtures: Vec<Fixture> = SigningAlgorithm::ALL
+        .into_iter()
+        .map(Fixture::new)
+        .collect();
+    let rs256 = &fixtures[0];
+    let header = bearer(&rs256.token);
+
+    // 1. One request through each contender (RS256 token, tools/call), in process.
+    let mut group = criterion.benchmark_group("request");
+    for contender in Contender::ALL {
+        let router = rt.block_on(contenders::router(contender, rs256));
+        let (status, len) = rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY));
+        assert_eq!(status, 200, "{contender:?} must accept the token");
+        assert_eq!(len, TOOLS_CALL_RESULT.len(), "{contender:?}");
+        let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+            black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+        });
+        allocations.insert(
+            format!("request/{}", contender.id()),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+        group.bench_function(contender.id(), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(one_request(&router, &header, TOOLS_CALL_BODY).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+
+    // A GET with the same token: no body to classify, the token check alone.
+    let mut group = criterion.benchmark_group("request_get");
+    for contender in Contender::ALL {
+        let router = rt.block_on(contenders::router(contender, rs256));
+        let (status, _) = rt.block_on(get_request(&router, &header));
+        assert_eq!(status, 200, "{contender:?} must accept the token");
+        let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+            black_box(rt.block_on(get_request(&router, &header)));
+        });
+        allocations.insert(
+            format!("request_get/{}", contender.id()),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+        group.bench_function(contender.id(), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(get_request(&router, &header).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+
+    // The same for a tools/list: authsec filters the 100-tool response for the caller.
+    let mut group = criterion.benchmark_group("request_tools_list");
+    for contender in [Contender::Unprotected, Contender::Authsec] {
+        let router = rt.block_on(contenders::router(contender, rs256));
+        let (status, _) = rt.block_on(one_request(&router, &header, TOOLS_LIST_BODY));
+        assert_eq!(status, 200);
+        let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+            black_box(rt.block_on(one_request(&router, &header, TOOLS_LIST_BODY)));
+        });
+        allocations.insert(
+            format!("request_tools_list/{}", contender.id()),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+        group.bench_function(contender.id(), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(one_request(&router, &header, TOOLS_LIST_BODY).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+
+    // 2. A token seen for the first time, per algorithm.
+    for fixture in &fixtures {
+        cold(&mut criterion, &rt, fixture, &mut allocations);
+    }
+
+    // 3. The warm path without HTTP: the Guard and the adapter-independent Protection.
+    warm(&mut criterion, &rt, rs256, &mut allocations);
+
+    // 4. MCP classification and tools/list filtering.
+    mcp(&mut criterion, &rt, rs256, &mut allocations);
+
+    criterion.final_summary();
+    report::write("in_process.json", &json!({ "allocations": allocations }));
+    // The RS256 key and token, for the jwt-authorizer bench (its own workspace).
+    report::write(
+        "fixture-rs256.json",
+        &json!({
+            "issuer": ISSUER,
+            "resource": RESOURCE,
+            "jwks": serde_json::from_str::<Value>(&rs256.jwks_json()).expect("json"),
+            "token": rs256.token,
+            "tools_call_body": TOOLS_CALL_BODY,
+            "tools_call_result": TOOLS_CALL_RESULT,
+        }),
+    );
+}
+
+/// The signature check with a key parsed once: the physical limit.
+fn preparsed_key(fixture: &Fixture) -> ParsedPublicKey {
+    let jwk = &fixture.jwk;
+    let b64 = |name: &str| {
+        URL_SAFE_NO_PAD
+            .decode(jwk[name].as_str().expect("jwk member"))
+            .expect("base64url")
+    };
+    match fixture.alg {
+        SigningAlgorithm::RS256 | SigningAlgorithm::PS256 => {
+            let (n, e) = (b64("n"), b64("e"));
+            let params = if fixture.alg == SigningAlgorithm::RS256 {
+                &sig::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &sig::RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(params)
+                .expect("rsa key")
+        }
+        SigningAlgorithm::ES256 => {
+            let mut point = vec![4u8];
+            point.extend(b64("x"));
+            point.extend(b64("y"));
+            ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point).expect("ec key")
+        }
+        SigningAlgorithm::EdDSA => ParsedPublicKey::new(&sig::ED25519, b64("x")).expect("ed key"),
+    }
+}
+
+fn cold(
+    criterion: &mut Criterion,
+    rt: &Runtime,
+    fixture: &Fixture,
+    allocations: &mut BTreeMap<String, Value>,
+) {
+    let alg = fixture.alg.as_str();
+    let token = fixture.token.as_str();
+    let (message, signature_b64) = token.rsplit_once('.').expect("three parts");
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).expect("signature");
+    let parsed = preparsed_key(fixture);
+    assert!(parsed.verify_sig(message.as_bytes(), &signature).is_ok());
+    let key = fixture.decoding_key();
+    let validation = fixture.validation();
+    let algorithm = fixture.alg.jwt_algorithm();
+    let verifier = fixture.verifier();
+    let guard = contenders::guard(fixture, false);
+    assert!(rt.block_on(guard.authenticate(token)).is_ok());
+    assert!(authsec_core::jsonwebtoken::decode::<MinimalClaims>(token, &key, &validation).is_ok());
+
+    let mut record = |name: &str, op: &mut dyn FnMut()| {
+        let (allocs, bytes) = per_run(ALLOC_RUNS, op);
+        allocations.insert(
+            format!("cold/{alg}/{name}"),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+    };
+    record("jsonwebtoken_decode", &mut || {
+        black_box(
+            authsec_core::jsonwebtoken::decode::<MinimalClaims>(token, &key, &validation).is_ok(),
+        );
+    });
+    record("authsec_verify", &mut || {
+        black_box(rt.block_on(verifier.verify(token)).is_ok());
+    });
+    record("authsec_authenticate", &mut || {
+        black_box(rt.block_on(guard.authenticate(token)).is_ok());
+    });
+
+    let mut group = criterion.benchmark_group(format!("cold/{alg}"));
+    group.bench_function("preparsed_verify", |b| {
+        b.iter(|| {
+            parsed
+                .verify_sig(black_box(message.as_bytes()), black_box(&signature))
+                .is_ok()
+        })
+    });
+    group.bench_function("jsonwebtoken_verify", |b| {
+        b.iter(|| {
+            authsec_core::jsonwebtoken::crypto::verify(
+                black_box(signature_b64),
+                black_box(message.as_bytes()),
+                &key,
+                algorithm,
+            )
+            .unwrap_or(false)
+        })
+    });
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| {
+            authsec_core::jsonwebtoken::decode::<MinimalClaims>(black_box(token), &key, &validation)
+                .is_ok()
+        })
+    });
+    group.bench_function("authsec_verify", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(verifier.verify(black_box(token)).await.is_ok());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("authsec_authenticate", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(guard.authenticate(black_box(token)).await.is_ok());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn warm(
+    criterion: &mut Criterion,
+    rt: &Runtime,
+    fixture: &Fixture,
+    allocations: &mut BTreeMap<String, Value>,
+) {
+    let token = fixture.token.as_str();
+    let guard: Guard = contenders::guard(fixture, true);
+    assert!(rt.block_on(guard.authenticate(token)).is_ok());
+    let protection = Protection::new(guard.clone());
+    let authorization = format!("Bearer {token}");
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", bearer(token));
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let body = TOOLS_CALL_BODY.as_bytes();
+    let mcp = classify(body, McpHeaders::default()).expect("a tools/call");
+
+    let check = || async {
+        let access =
+            AccessRequest::new(Authorization::One(authorization.as_bytes())).mcp(Some(&mcp));
+        guard.check(&access).await
+    };
+    let view = Headers(&headers);
+    let protect = || async {
+        let request = IncomingRequest::new(&view).body(Some(body));
+        protection.check(&request).await
+    };
+    assert!(matches!(
+        rt.block_on(protect()),
+        authsec_core::Verdict::Allow { .. }
+    ));
+
+    let mut record = |name: &str, op: &mut dyn FnMut()| {
+        let (allocs, bytes) = per_run(ALLOC_RUNS, op);
+        allocations.insert(
+            format!("warm/{name}"),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+    };
+    record("authenticate", &mut || {
+        black_box(rt.block_on(guard.authenticate(token)).is_ok());
+    });
+    record("guard_check", &mut || {
+        black_box(rt.block_on(check()));
+    });
+    record("protection_check", &mut || {
+        black_box(rt.block_on(protect()));
+    });
+
+    let mut group = criterion.benchmark_group("warm");
+    group.bench_function("authenticate", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(guard.authenticate(black_box(token)).await.is_ok());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("guard_check", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(check().await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("protection_check", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(protect().await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn mcp(
+    criterion: &mut Criterion,
+    rt: &Runtime,
+    fixture: &Fixture,
+    allocations: &mut BTreeMap<String, Value>,
+) {
+    let guard = contenders::guard(fixture, true);
+    let principal = rt
+        .block_on(guard.authenticate(&fixture.token))
+        .expect("principal");
+    let list = tools_list_response(100);
+    let allow = |name: &str| guard.may_call(&principal, name);
+    let filtered = tools_list::filter_json(list.as_bytes(), &allow).expect("a tools list");
+    let kept: Value = serde_json::from_slice(&filtered).expect("json");
+    assert_eq!(kept["result"]["tools"].as_array().map(Vec::len), Some(50));
+
+    let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+        black_box(classify(TOOLS_CALL_BODY.as_bytes(), McpHeaders::default()).is_ok());
+    });
+    allocations.insert(
+        "mcp/classify_tools_call".into(),
+        json!({"allocations": allocs, "bytes": bytes}),
+    );
+    let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+        black_box(tools_list::filter_json(list.as_bytes(), &allow));
+    });
+    allocations.insert(
+        "mcp/filter_tools_list_100".into(),
+        json!({"allocations": allocs, "bytes": bytes}),
+    );
+
+    let mut group = criterion.benchmark_group("mcp");
+    group.bench_function("classify_tools_call", |b| {
+        b.iter(|| classify(black_box(TOOLS_CALL_BODY.as_bytes()), McpHeaders::default()).is_ok())
+    });
+    group.bench_function("filter_tools_list_100", |b| {
+        b.iter(|| tools_list::filter_json(black_box(list.as_bytes()), &allow))
+    });
+    group.finish();
+}

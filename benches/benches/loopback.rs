@@ -1,0 +1,137 @@
+//! Loopback HTTP: each contender served on 127.0.0.1 by a one-worker Tokio runtime, driven by
+//! `wrk` (one thread, keep-alive connections) with a warm token, in interleaved rounds so that
+//! drifting machine load hits every contender alike. Writes
+//! `target/authsec-bench/loopback.json`.
+//!
+//! Run as a smoke check (no `--bench` argument) it serves every contender and sends each one
+//! request instead, so CI needs no `wrk`.
+//!
+//! Tuning: `AUTHSEC_BENCH_SECONDS` (per run, default 5), `AUTHSEC_BENCH_ROUNDS` (default 3),
+//! `AUTHSEC_BENCH_CONNECTIONS` (default 32).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use authsec_bench::contenders::{self, Contender};
+use authsec_bench::fixture::{Fixture, TOOLS_CALL_BODY};
+use authsec_bench::load::{self, LoadResult};
+use authsec_bench::report;
+use authsec_tests::dev_issuer::SigningAlgorithm;
+use serde_json::json;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn main() {
+    let full = report::is_full_run();
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fixture = Fixture::new(SigningAlgorithm::RS256);
+    let servers: Vec<(Contender, SocketAddr)> = Contender::ALL
+        .into_iter()
+        .map(|contender| {
+            let addr = server_runtime.block_on(async {
+                load::serve(contenders::router(contender, &fixture).await).await
+            });
+            (contender, addr)
+        })
+        .collect();
+
+    // Every contender accepts the token (and authsec's cache is warm from here on).
+    for (contender, addr) in &servers {
+        let status =
+            load::one_request(*addr, &fixture.token, TOOLS_CALL_BODY).expect("loopback request");
+        assert_eq!(status, 200, "{contender:?} must accept the token");
+    }
+    if !full {
+        println!(
+            "loopback smoke: {} contenders served and answered 200",
+            servers.len()
+        );
+        return;
+    }
+    if !load::wrk_available() {
+        eprintln!("loopback: wrk is not installed (apt-get install wrk); no load figures");
+        report::write("loopback.json", &json!({"error": "wrk is not installed"}));
+        return;
+    }
+
+    let seconds = env_number("AUTHSEC_BENCH_SECONDS", 5);
+    let rounds = env_number("AUTHSEC_BENCH_ROUNDS", 3);
+    let connections = env_number("AUTHSEC_BENCH_CONNECTIONS", 32) as u32;
+    let scratch = report::out_dir();
+    let run = |addr: SocketAddr, secs: u64| {
+        load::wrk(
+            addr,
+            &fixture.token,
+            TOOLS_CALL_BODY,
+            secs,
+            connections,
+            &scratch,
+        )
+    };
+    // Warm-up: connections, allocator pools, the CPU's caches.
+    for (contender, addr) in &servers {
+        if let Err(error) = run(*addr, 1) {
+            panic!("{contender:?}: {error}");
+        }
+    }
+    let mut results: BTreeMap<&str, Vec<LoadResult>> = BTreeMap::new();
+    for round in 1..=rounds {
+        for (contender, addr) in &servers {
+            let result = run(*addr, seconds).unwrap_or_else(|e| panic!("{contender:?}: {e}"));
+            println!(
+                "round {round}/{rounds} {:<18} {:>10.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms",
+                contender.id(),
+                result.requests_per_sec,
+                result.p50_ms,
+                result.p99_ms
+            );
+            results.entry(contender.id()).or_default().push(result);
+        }
+    }
+    let summary: BTreeMap<&str, serde_json::Value> = results
+        .iter()
+        .map(|(id, runs)| {
+            let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
+            let p99: Vec<f64> = runs.iter().map(|r| r.p99_ms).collect();
+            (
+                *id,
+                json!({
+                    "requests_per_sec": median(rps.clone()),
+                    "requests_per_sec_min": rps.iter().copied().fold(f64::INFINITY, f64::min),
+                    "requests_per_sec_max": rps.iter().copied().fold(0.0, f64::max),
+                    "p99_ms": median(p99),
+                    "runs": runs,
+                }),
+            )
+        })
+        .collect();
+    report::write(
+        "loopback.json",
+        &json!({
+            "seconds": seconds,
+            "rounds": rounds,
+            "connections": connections,
+            "server_worker_threads": 1,
+            "wrk_threads": 1,
+            "contenders": summary,
+        }),
+    );
+}
