@@ -527,6 +527,41 @@ async fn mcp_name_header_must_match_the_body(adapter: Adapter) {
 }
 on_both_adapters!(mcp_name_header_must_match_the_body);
 
+async fn foreign_origin_and_host_are_refused_own_origin_is_served(adapter: Adapter) {
+    let s = Setup::jwt_only(adapter).await;
+    let mut mcp = s.session("notes:read notes:write").await;
+    let add = |origin: Option<&str>, host: Option<&str>| {
+        let mut request = mcp
+            .request(reqwest::Method::POST)
+            .header("content-type", "application/json")
+            .body(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"from a page"}}}"#);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        request
+    };
+    // DNS rebinding: a page on another origin, or a request for another host name.
+    let evil = mcp
+        .send(add(Some("https://evil.example"), None))
+        .await
+        .unwrap();
+    assert_eq!(evil.status, 403);
+    assert_eq!(evil.body, "Forbidden: Origin header is not allowed");
+    let rebound = mcp.send(add(None, Some("evil.example"))).await.unwrap();
+    assert_eq!(rebound.status, 403);
+    assert_eq!(rebound.body, "Forbidden: Host header is not allowed");
+    // The resource's own origin is served, and nothing was added before.
+    let own = s.server.base().to_owned();
+    let ok = mcp.send(add(Some(&own), None)).await.unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let list = mcp.call_tool("list_notes", json!({})).await.unwrap();
+    assert_eq!(list.tool_text().as_deref(), Some("from a page"));
+}
+on_both_adapters!(foreign_origin_and_host_are_refused_own_origin_is_served);
+
 async fn a_body_over_the_bound_is_refused_cleanly(adapter: Adapter) {
     let s = Setup::jwt_only(adapter).await;
     let mcp = s.session("notes:write").await;
