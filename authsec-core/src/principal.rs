@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+#[cfg(not(feature = "aws-lc-rs"))]
 use sha2::{Digest, Sha256};
 
 use crate::scope::ScopeSet;
@@ -219,10 +220,18 @@ impl fmt::Debug for Principal {
 
 /// A short fingerprint of a token for logs: never the token itself.
 pub fn fingerprint(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Computed once per new token, over the whole token (about a kilobyte): aws-lc's assembly
+    // SHA-256 takes half the time of the portable one on CPUs without SHA extensions.
+    #[cfg(feature = "aws-lc-rs")]
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    #[cfg(not(feature = "aws-lc-rs"))]
     let digest = Sha256::digest(token.as_bytes());
     let mut out = String::with_capacity(12);
-    for byte in &digest[..6] {
-        out.push_str(&format!("{byte:02x}"));
+    let digest: &[u8] = digest.as_ref();
+    for &byte in &digest[..6] {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     out
 }
@@ -262,6 +271,12 @@ mod tests {
         assert_eq!(err, "the exp claim is not a NumericDate");
         let err = Claims::from_map(map(json!({"aud":[1]})), TokenSource::Jwt).unwrap_err();
         assert_eq!(err, "the aud claim holds a value that is not a string");
+    }
+
+    #[test]
+    fn fingerprint_is_the_first_12_hex_digits_of_sha256() {
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(fingerprint("abc"), "ba7816bf8f01");
     }
 
     #[test]

@@ -133,3 +133,87 @@ impl ParsedKeys {
         0
     }
 }
+
+#[cfg(all(test, feature = "aws-lc-rs"))]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+        RSA_PSS_SHA256,
+    };
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{Algorithm, DecodingKey};
+    use serde_json::json;
+
+    use super::ParsedKeys;
+
+    const MESSAGE: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The pre-parsed check and jsonwebtoken's agree, on a genuine and a tampered signature.
+    fn agree(jwk: serde_json::Value, algorithm: Algorithm, signature: &[u8]) {
+        let jwk: Jwk = serde_json::from_value(jwk).unwrap();
+        let parsed = ParsedKeys::from_jwk(&jwk, &[algorithm]);
+        assert_eq!(parsed.len(), 1, "{algorithm:?} is parsed up front");
+        let key = DecodingKey::from_jwk(&jwk).unwrap();
+        let mut tampered = signature.to_vec();
+        tampered[0] ^= 1;
+        for (signature, valid) in [(signature, true), (&tampered[..], false)] {
+            let encoded = b64(signature);
+            assert_eq!(
+                parsed.verify(algorithm, MESSAGE, &encoded),
+                Some(valid),
+                "{algorithm:?}"
+            );
+            crate::jwt::install_crypto_provider();
+            assert_eq!(
+                jsonwebtoken::crypto::verify(&encoded, MESSAGE, &key, algorithm).unwrap_or(false),
+                valid
+            );
+        }
+        assert_eq!(
+            parsed.verify(algorithm, MESSAGE, "not base64!"),
+            Some(false)
+        );
+        assert_eq!(parsed.verify(Algorithm::RS512, MESSAGE, "AA"), None);
+    }
+
+    #[test]
+    fn rsa_keys_are_parsed_once_and_verify_like_jsonwebtoken() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let jwk = json!({"kty": "RSA",
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero())});
+        let rng = SystemRandom::new();
+        for (algorithm, encoding) in [
+            (Algorithm::RS256, &RSA_PKCS1_SHA256),
+            (Algorithm::PS256, &RSA_PSS_SHA256),
+        ] {
+            let mut signature = vec![0; pair.public_modulus_len()];
+            pair.sign(encoding, &rng, MESSAGE, &mut signature).unwrap();
+            agree(jwk.clone(), algorithm, &signature);
+        }
+    }
+
+    #[test]
+    fn ec_and_ed_keys_are_parsed_once_and_verify_like_jsonwebtoken() {
+        let rng = SystemRandom::new();
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = ec.public_key().as_ref();
+        let jwk = json!({"kty": "EC", "crv": "P-256",
+            "x": b64(&point[1..33]), "y": b64(&point[33..])});
+        let signature = ec.sign(&rng, MESSAGE).unwrap();
+        agree(jwk, Algorithm::ES256, signature.as_ref());
+
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed.public_key().as_ref())});
+        agree(jwk, Algorithm::EdDSA, ed.sign(MESSAGE).as_ref());
+    }
+}

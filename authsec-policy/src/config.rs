@@ -75,8 +75,9 @@
 //! on_unavailable = "deny"           # or "allow" (fail-open)
 //! ```
 //!
-//! For Redis: `kind = "redis"`, `url = "redis://127.0.0.1:6379/0"` (or `url_env = "REDIS_URL"`
-//! to keep a password out of the file), `timeout_ms` (default 250), `key_prefix` (default
+//! For the in-process store, `capacity` bounds the live buckets (default 1 000 000). For Redis:
+//! `kind = "redis"`, `url = "redis://127.0.0.1:6379/0"` (or `url_env = "REDIS_URL"` to keep a
+//! password out of the file), `timeout_ms` (default 250), `key_prefix` (default
 //! `authsec:quota:`).
 //!
 //! Everything is checked when the file is loaded, so a server with a bad file never starts:

@@ -139,8 +139,9 @@ impl Rule {
         self
     }
 
-    /// The `error_description` of the denials this rule produces (instead of the built-in one).
-    /// It is shown to the caller: say what to do, not how the policy is built.
+    /// The `error_description` of the denials this rule, or any of its members, produces
+    /// (instead of the built-in one; a step-up keeps its `acr_values` and `max_age`). It is
+    /// shown to the caller: say what to do, not how the policy is built.
     pub fn with_description(mut self, description: impl Into<String>) -> Rule {
         self.description = Some(description.into());
         self
@@ -246,6 +247,18 @@ impl Node {
         })
     }
 
+    /// A member's denial, with this node's description when it has one (the audit keeps the
+    /// member's name).
+    fn described(&self, outcome: Outcome) -> Outcome {
+        match (outcome, &self.description) {
+            (Outcome::Deny(failure), Some(description)) => Outcome::Deny(Failure {
+                rule: failure.rule,
+                denial: failure.denial.with_description(description.to_string()),
+            }),
+            (outcome, _) => outcome,
+        }
+    }
+
     fn negated(&self) -> Outcome {
         self.deny(Denial::policy_denied(format!(
             "this operation is excluded by the policy {:?}",
@@ -261,12 +274,12 @@ impl Node {
             NodeKind::Ip(rule) => self.leaf(rule.check(request, listing)),
             NodeKind::Time(rule) => self.leaf(Some(rule.check(request))),
             NodeKind::Argument(rule) => self.leaf(rule.check(request, listing)),
-            NodeKind::AllOf(members) => {
-                all_of(members.iter().map(|m| m.eval_sync(request, listing)))
-            }
-            NodeKind::AnyOf(members) => {
-                any_of(members.iter().map(|m| m.eval_sync(request, listing)))
-            }
+            NodeKind::AllOf(members) => self.described(all_of(
+                members.iter().map(|m| m.eval_sync(request, listing)),
+            )),
+            NodeKind::AnyOf(members) => self.described(any_of(
+                members.iter().map(|m| m.eval_sync(request, listing)),
+            )),
             NodeKind::Not(member) => match member.eval_sync(request, listing) {
                 Outcome::Allow => self.negated(),
                 Outcome::Deny(_) => Outcome::Allow,
@@ -292,7 +305,7 @@ impl Node {
                 NodeKind::AllOf(members) => {
                     for member in members {
                         if let Outcome::Deny(failure) = member.eval(request).await {
-                            return Outcome::Deny(failure);
+                            return self.described(Outcome::Deny(failure));
                         }
                     }
                     Outcome::Allow
@@ -306,7 +319,7 @@ impl Node {
                         }
                         outcomes.push(outcome);
                     }
-                    any_of(outcomes)
+                    self.described(any_of(outcomes))
                 }
                 NodeKind::Not(member) => match member.eval(request).await {
                     Outcome::Allow => self.negated(),

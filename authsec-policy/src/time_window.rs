@@ -103,9 +103,17 @@ impl TimeWindow {
         if self.contains(request.now) {
             Ok(())
         } else {
+            let days = match self.days_spec.as_str() {
+                "" | "*" => "every day",
+                spec => spec,
+            };
+            let hours = match self.hours_spec.as_str() {
+                "" | "*" => "at any hour",
+                spec => spec,
+            };
             Err(Denial::policy_denied(format!(
-                "this operation is only allowed on days {} during hours {} ({} time)",
-                self.days_spec, self.hours_spec, self.zone_name
+                "this operation is only allowed {days}, {hours} ({} time)",
+                self.zone_name
             )))
         }
     }
@@ -251,5 +259,25 @@ mod tests {
         assert!(window.contains(FRI_2025_03_28 + 29 * HOUR)); // Sat 05:00
         assert!(!window.contains(FRI_2025_03_28 + 30 * HOUR)); // Sat 06:00
         assert!(!window.contains(FRI_2025_03_28 + 5 * HOUR)); // Fri 05:00 (Thursday's night)
+    }
+
+    #[test]
+    fn denials_say_when_the_operation_is_allowed() {
+        let who = crate::testing::principal(serde_json::json!({"sub":"a"}));
+        let noon = PolicyRequest::new(&who, FRI_2025_03_28 + 12 * HOUR);
+        let weekend = TimeWindow::new("UTC", "sat-sun", "*").unwrap();
+        assert_eq!(
+            weekend.check(&noon).unwrap_err().description(),
+            "this operation is only allowed sat-sun, at any hour (UTC time)"
+        );
+        let nights = TimeWindow::new("UTC", "*", "22:00-06:00").unwrap();
+        assert_eq!(
+            nights.check(&noon).unwrap_err().description(),
+            "this operation is only allowed every day, 22:00-06:00 (UTC time)"
+        );
+        assert_eq!(
+            nights.check(&PolicyRequest::new(&who, FRI_2025_03_28 + 23 * HOUR)),
+            Ok(())
+        );
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authsec_bench::alloc::{CountingAlloc, per_run};
 use authsec_bench::contenders::{self, Contender, MinimalClaims, mcp_request};
+use authsec_bench::cpu::{cpu_time_of, thread_cpu_time};
 use authsec_bench::fixture::{
     Fixture, ISSUER, RESOURCE, TOOLS_CALL_BODY, TOOLS_CALL_RESULT, TOOLS_LIST_BODY,
     tools_list_response,
@@ -221,11 +222,11 @@ fn main() {
         group.bench_function(contender.id(), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    let start = Instant::now();
+                    let start = thread_cpu_time();
                     for _ in 0..iters {
                         black_box(one_request(&router, &header, TOOLS_CALL_BODY).await);
                     }
-                    start.elapsed()
+                    thread_cpu_time().saturating_sub(start)
                 })
             })
         });
@@ -248,11 +249,11 @@ fn main() {
         group.bench_function(contender.id(), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    let start = Instant::now();
+                    let start = thread_cpu_time();
                     for _ in 0..iters {
                         black_box(get_request(&router, &header).await);
                     }
-                    start.elapsed()
+                    thread_cpu_time().saturating_sub(start)
                 })
             })
         });
@@ -275,11 +276,11 @@ fn main() {
         group.bench_function(contender.id(), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
-                    let start = Instant::now();
+                    let start = thread_cpu_time();
                     for _ in 0..iters {
                         black_box(one_request(&router, &header, TOOLS_LIST_BODY).await);
                     }
-                    start.elapsed()
+                    thread_cpu_time().saturating_sub(start)
                 })
             })
         });
@@ -384,48 +385,64 @@ fn cold(
 
     let mut group = criterion.benchmark_group(format!("cold/{alg}"));
     group.bench_function("preparsed_verify", |b| {
-        b.iter(|| {
-            parsed
-                .verify_sig(black_box(message.as_bytes()), black_box(&signature))
-                .is_ok()
+        b.iter_custom(|iters| {
+            cpu_time_of(iters, || {
+                black_box(
+                    parsed
+                        .verify_sig(black_box(message.as_bytes()), black_box(&signature))
+                        .is_ok(),
+                );
+            })
         })
     });
     group.bench_function("jsonwebtoken_verify", |b| {
-        b.iter(|| {
-            authsec_core::jsonwebtoken::crypto::verify(
-                black_box(signature_b64),
-                black_box(message.as_bytes()),
-                &key,
-                algorithm,
-            )
-            .unwrap_or(false)
+        b.iter_custom(|iters| {
+            cpu_time_of(iters, || {
+                black_box(
+                    authsec_core::jsonwebtoken::crypto::verify(
+                        black_box(signature_b64),
+                        black_box(message.as_bytes()),
+                        &key,
+                        algorithm,
+                    )
+                    .unwrap_or(false),
+                );
+            })
         })
     });
     group.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| {
-            authsec_core::jsonwebtoken::decode::<MinimalClaims>(black_box(token), &key, &validation)
-                .is_ok()
+        b.iter_custom(|iters| {
+            cpu_time_of(iters, || {
+                black_box(
+                    authsec_core::jsonwebtoken::decode::<MinimalClaims>(
+                        black_box(token),
+                        &key,
+                        &validation,
+                    )
+                    .is_ok(),
+                );
+            })
         })
     });
     group.bench_function("authsec_verify", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = Instant::now();
+                let start = thread_cpu_time();
                 for _ in 0..iters {
                     black_box(verifier.verify(black_box(token)).await.is_ok());
                 }
-                start.elapsed()
+                thread_cpu_time().saturating_sub(start)
             })
         })
     });
     group.bench_function("authsec_authenticate", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = Instant::now();
+                let start = thread_cpu_time();
                 for _ in 0..iters {
                     black_box(guard.authenticate(black_box(token)).await.is_ok());
                 }
-                start.elapsed()
+                thread_cpu_time().saturating_sub(start)
             })
         })
     });
@@ -485,33 +502,33 @@ fn warm(
     group.bench_function("authenticate", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = Instant::now();
+                let start = thread_cpu_time();
                 for _ in 0..iters {
                     black_box(guard.authenticate(black_box(token)).await.is_ok());
                 }
-                start.elapsed()
+                thread_cpu_time().saturating_sub(start)
             })
         })
     });
     group.bench_function("guard_check", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = Instant::now();
+                let start = thread_cpu_time();
                 for _ in 0..iters {
                     black_box(check().await);
                 }
-                start.elapsed()
+                thread_cpu_time().saturating_sub(start)
             })
         })
     });
     group.bench_function("protection_check", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = Instant::now();
+                let start = thread_cpu_time();
                 for _ in 0..iters {
                     black_box(protect().await);
                 }
-                start.elapsed()
+                thread_cpu_time().saturating_sub(start)
             })
         })
     });
@@ -551,10 +568,20 @@ fn mcp(
 
     let mut group = criterion.benchmark_group("mcp");
     group.bench_function("classify_tools_call", |b| {
-        b.iter(|| classify(black_box(TOOLS_CALL_BODY.as_bytes()), McpHeaders::default()).is_ok())
+        b.iter_custom(|iters| {
+            cpu_time_of(iters, || {
+                black_box(
+                    classify(black_box(TOOLS_CALL_BODY.as_bytes()), McpHeaders::default()).is_ok(),
+                );
+            })
+        })
     });
     group.bench_function("filter_tools_list_100", |b| {
-        b.iter(|| tools_list::filter_json(black_box(list.as_bytes()), &allow))
+        b.iter_custom(|iters| {
+            cpu_time_of(iters, || {
+                black_box(tools_list::filter_json(black_box(list.as_bytes()), &allow));
+            })
+        })
     });
     group.finish();
 }

@@ -31,9 +31,14 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on 127.0.0.1 and waits until it answers PING.
+    /// Starts `redis-server` on a free port of 127.0.0.1 and waits until it answers PING.
     pub async fn start() -> Result<RedisServer, RedisServerError> {
         let port = free_port().map_err(|e| RedisServerError::Spawn(e.to_string()))?;
+        Self::start_on(port).await
+    }
+
+    /// Starts `redis-server` on 127.0.0.1:`port` and waits until it answers PING.
+    pub async fn start_on(port: u16) -> Result<RedisServer, RedisServerError> {
         let child = Command::new("redis-server")
             .args([
                 "--port",

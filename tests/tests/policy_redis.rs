@@ -13,6 +13,7 @@ use authsec_core::{
     TokenSource, TokenVerifier, ToolManifest, classify,
 };
 use authsec_policy::{OnUnavailable, PolicyConfig, PolicySet, Quota, QuotaKey, Rate, RedisStore};
+use authsec_tests::notes_server::free_port;
 use authsec_tests::redis_server::RedisServer;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -289,6 +290,40 @@ async fn the_redis_store_is_configured_from_toml() {
     let alice = json!({"sub":"alice"});
     call(&guard, &alice, "search").await.expect("first");
     call(&guard, &alice, "search").await.expect("second");
+    let response = call(&guard, &alice, "search").await.unwrap_err();
+    assert_eq!(response.status, 429);
+    assert_eq!(response.retry_after.as_deref(), Some("30"));
+}
+
+#[tokio::test]
+async fn a_server_started_while_redis_is_down_refuses_then_meters_once_it_is_up() {
+    let port = free_port().expect("free port");
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/0"))
+        .expect("redis url")
+        .timeout(TIMEOUT);
+    let policies = PolicySet::builder()
+        .quota(Quota::new("calls", QuotaKey::User, Rate::per_minute(2)))
+        .store(store)
+        .build()
+        .expect("building needs no Redis");
+    let guard = guard(
+        ToolManifest::new().tool("search", Vec::<String>::new()),
+        policies,
+    );
+    let alice = json!({"sub":"alice"});
+    let started = Instant::now();
+    assert_unavailable(&call(&guard, &alice, "search").await.unwrap_err());
+    assert!(started.elapsed() < TIMEOUT + Duration::from_millis(500));
+
+    let _redis = RedisServer::start_on(port).await.expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(response) = call(&guard, &alice, "search").await {
+        assert_unavailable(&response);
+        assert!(Instant::now() < deadline, "Redis was never used once up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Metered from now on: one more call fits in the burst of 2, then 429.
+    call(&guard, &alice, "search").await.expect("second call");
     let response = call(&guard, &alice, "search").await.unwrap_err();
     assert_eq!(response.status, 429);
     assert_eq!(response.retry_after.as_deref(), Some("30"));

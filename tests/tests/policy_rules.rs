@@ -351,9 +351,8 @@ async fn time_window_follows_daylight_saving_time_in_europe_paris() {
     );
     let server = Server::new(manifest, policies);
     let alice = json!({"sub":"alice"});
-    let denied_morning = "this operation is only allowed on days mon-fri during hours 08:00-09:00 (Europe/Paris time)";
-    let denied_night =
-        "this operation is only allowed on days sun during hours 02:00-03:00 (Europe/Paris time)";
+    let denied_morning = "this operation is only allowed mon-fri, 08:00-09:00 (Europe/Paris time)";
+    let denied_night = "this operation is only allowed sun, 02:00-03:00 (Europe/Paris time)";
     let cases: [(u64, &str, Option<&str>); 10] = [
         // Fri 2025-03-28 07:30 UTC = 08:30 CET (UTC+1): inside.
         (1_743_147_000, "report", None),
@@ -533,7 +532,7 @@ async fn all_of_any_of_and_not_compose_rules_and_name_the_deciding_one() {
 }
 
 #[tokio::test]
-async fn a_rule_description_replaces_the_built_in_one() {
+async fn a_rule_description_replaces_the_built_in_one_of_it_and_its_members() {
     let policies = PolicySet::builder()
         .rule(
             "office",
@@ -548,6 +547,41 @@ async fn a_rule_description_replaces_the_built_in_one() {
         .await
         .unwrap_err();
     assert_policy_denied(&response, "connect through the office VPN first");
+
+    let (manifest, policies) = PolicyConfig::from_toml_str(
+        r#"
+        [tools.deploy]
+        policy = "deploy_rules"
+
+        [policies.deploy_rules]
+        all_of = [{ ip = { allow = ["10.0.0.0/8"] } }, { step_up = { acr = ["mfa"] } }]
+        description = "deploys need an MFA login from the office network"
+        "#,
+    )
+    .unwrap()
+    .into_parts();
+    let server = Server::new(manifest, policies);
+    let weak = json!({"sub":"alice","acr":"pwd"});
+    let response = server
+        .call_from(&weak, "deploy", json!({}), "192.0.2.1", &[])
+        .await
+        .unwrap_err();
+    assert_policy_denied(
+        &response,
+        "deploys need an MFA login from the office network",
+    );
+    // A step-up keeps what the client needs to act on.
+    let response = server
+        .call_from(&weak, "deploy", json!({}), "10.0.0.1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        body(&response),
+        json!({"error":"insufficient_user_authentication",
+               "error_description":"deploys need an MFA login from the office network",
+               "denial":"step_up_required","acr_values":"mfa","resource_metadata":PRM})
+    );
 }
 
 // ----- your own policy -------------------------------------------------------------------------

@@ -3,9 +3,11 @@
 //! - `cargo xtask demo`: the whole story of an agent meeting a protected MCP server, over real
 //!   HTTP on loopback, printed as a transcript.
 //! - `cargo xtask test`: everything CI runs.
+//! - `cargo xtask bench`: every benchmark, then one table (`--smoke`: each benchmark once).
 
 use std::process::{Command, ExitCode, Stdio};
 
+mod bench;
 mod demo;
 
 fn main() -> ExitCode {
@@ -13,9 +15,10 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("demo") => run_demo(),
         Some("test") => run_tests(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)"
+                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)\n  bench  run the benchmarks and print the performance table (--smoke: each benchmark once)"
             );
             ExitCode::from(2)
         }
@@ -87,6 +90,13 @@ const STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        what: "benchmarks still run (each once, untimed; cargo xtask bench --smoke)",
+        program: "cargo",
+        args: &["test", "-p", "authsec-bench", "--benches", "--locked"],
+        dir: ".",
+        env: &[],
+    },
+    Step {
         what: "authsec-core with both crypto backends (the provider is installed, no panic)",
         program: "cargo",
         args: &[
@@ -95,6 +105,21 @@ const STEPS: &[Step] = &[
             "authsec-core",
             "--features",
             "aws-lc-rs,rust-crypto",
+            "--locked",
+        ],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "authsec-core with the rust-crypto backend alone",
+        program: "cargo",
+        args: &[
+            "test",
+            "-p",
+            "authsec-core",
+            "--no-default-features",
+            "--features",
+            "rust-crypto",
             "--locked",
         ],
         dir: ".",

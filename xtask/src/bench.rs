@@ -1,0 +1,461 @@
+//! `cargo xtask bench`: runs every benchmark of `benches/` (authsec-bench, and jwt-authorizer
+//! in its own workspace), then prints one table from their results.
+//!
+//! - `cargo xtask bench`: the full run (a few minutes; installs `wrk` with apt when missing).
+//! - `cargo xtask bench --smoke`: each benchmark once, untimed (what CI runs).
+//! - `cargo xtask bench --table`: prints the table again from the last results.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use serde_json::Value;
+
+/// The benchmarks of authsec-bench, in the order they run.
+const BENCHES: [&str; 3] = ["in_process", "scale", "loopback"];
+
+pub fn run(args: &[String]) -> ExitCode {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let out = target.join("authsec-bench");
+    if args.iter().any(|a| a == "--smoke") {
+        return smoke(&workspace);
+    }
+    if !args.iter().any(|a| a == "--table") {
+        println!("machine: {}", machine());
+        ensure_wrk();
+        let envs = [
+            ("AUTHSEC_BENCH_OUT", out.clone()),
+            ("CRITERION_HOME", target.join("criterion")),
+        ];
+        for bench in BENCHES {
+            println!("\n==> cargo bench -p authsec-bench --bench {bench}");
+            let status = Command::new("cargo")
+                .args(["bench", "-p", "authsec-bench", "--bench", bench])
+                .current_dir(&workspace)
+                .envs(envs.iter().map(|(k, v)| (k, v)))
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("xtask bench: the {bench} benchmark failed");
+                return ExitCode::FAILURE;
+            }
+        }
+        // jwt-authorizer pins axum 0.7 and jsonwebtoken 9: its own workspace and target dir.
+        println!("\n==> cargo bench --manifest-path benches/jwt-authorizer/Cargo.toml");
+        let status = Command::new("cargo")
+            .args([
+                "bench",
+                "--manifest-path",
+                "benches/jwt-authorizer/Cargo.toml",
+            ])
+            .current_dir(&workspace)
+            .env("CARGO_TARGET_DIR", target.join("jwt-authorizer"))
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("xtask bench: jwt-authorizer could not be built or run; its row is left out");
+            let _ = std::fs::remove_file(out.join("jwt_authorizer.json"));
+        }
+    }
+    let results = Results::load(&target, &out);
+    println!("\n{}", results.table());
+    let _ = std::fs::write(out.join("table.md"), results.table());
+    ExitCode::SUCCESS
+}
+
+/// Each benchmark once, untimed: criterion's test mode (no `--bench` argument), and the small
+/// sizes of the custom harnesses. Reuses the test profile's build.
+fn smoke(workspace: &Path) -> ExitCode {
+    println!("==> cargo test -p authsec-bench --benches (each benchmark once)");
+    let status = Command::new("cargo")
+        .args(["test", "-p", "authsec-bench", "--benches"])
+        .current_dir(workspace)
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("xtask bench --smoke: a benchmark no longer runs");
+        ExitCode::FAILURE
+    }
+}
+
+fn ensure_wrk() {
+    let has_wrk = || {
+        Command::new("wrk")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty() || !o.stderr.is_empty())
+    };
+    if has_wrk() {
+        return;
+    }
+    println!("wrk is missing: installing it with apt-get (Debian package wrk)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        install();
+    }
+    if !has_wrk() {
+        eprintln!("wrk could not be installed: the loopback columns stay empty");
+    }
+}
+
+/// CPU model, cores and load average, for the record.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!("{model}, {cores} cores, load average {load}")
+}
+
+struct Results {
+    criterion: PathBuf,
+    in_process: Value,
+    scale: Value,
+    loopback: Value,
+    jwt_authorizer: Value,
+}
+
+fn read_json(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl Results {
+    fn load(target: &Path, out: &Path) -> Self {
+        Results {
+            criterion: target.join("criterion"),
+            in_process: read_json(&out.join("in_process.json")),
+            scale: read_json(&out.join("scale.json")),
+            loopback: read_json(&out.join("loopback.json")),
+            jwt_authorizer: read_json(&out.join("jwt_authorizer.json")),
+        }
+    }
+
+    /// The 10th percentile of criterion's samples of `group/bench` (time per iteration, in
+    /// nanoseconds of the bench thread's CPU time). The machine is shared and its two vCPUs may
+    /// be one core's hyperthreads, so the slow samples are mostly other work; the fast decile
+    /// is what the code costs. Criterion's own median is in its report.
+    fn ns(&self, group: &str, bench: &str) -> Option<f64> {
+        // Criterion turns `/` in a group name into `_` in its directory name.
+        let dir = self
+            .criterion
+            .join(group.replace('/', "_"))
+            .join(bench)
+            .join("new");
+        let samples = read_json(&dir.join("sample.json"));
+        let (Some(iters), Some(times)) = (samples["iters"].as_array(), samples["times"].as_array())
+        else {
+            return read_json(&dir.join("estimates.json"))["median"]["point_estimate"].as_f64();
+        };
+        let mut per_iteration: Vec<f64> = iters
+            .iter()
+            .zip(times)
+            .filter_map(|(n, t)| Some(t.as_f64()? / n.as_f64()?))
+            .collect();
+        per_iteration.sort_by(f64::total_cmp);
+        per_iteration.get(per_iteration.len() / 10).copied()
+    }
+
+    fn allocations(&self, key: &str) -> Option<f64> {
+        self.in_process["allocations"][key]["allocations"].as_f64()
+    }
+
+    fn table(&self) -> String {
+        let mut rows: Vec<[String; 8]> = Vec::new();
+        let dash = || "—".to_owned();
+        let ns = |v: Option<f64>| v.map_or_else(dash, format_ns);
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => dash(),
+        };
+        let allocs = |key: &str| {
+            self.allocations(key)
+                .map_or_else(dash, |a| format!("{a:.0}"))
+        };
+        let raw_rs256 = self.ns("cold/RS256", "jsonwebtoken_decode");
+        let loop_base = self.loopback["contenders"]["unprotected"]["requests_per_sec"].as_f64();
+        let loopback = |data: &Value, base: Option<f64>| -> (String, String, String) {
+            let rps = data["requests_per_sec"].as_f64();
+            let (min, max) = (
+                data["requests_per_sec_min"].as_f64(),
+                data["requests_per_sec_max"].as_f64(),
+            );
+            let rps_text = match (rps, min, max) {
+                (Some(r), Some(lo), Some(hi)) => format!("{r:.0} ({lo:.0}–{hi:.0})"),
+                (Some(r), _, _) => format!("{r:.0}"),
+                _ => dash(),
+            };
+            let p99 = data["p99_ms"]
+                .as_f64()
+                .map_or_else(dash, |p| format!("{p:.2}"));
+            (rps_text, ratio(rps, base), p99)
+        };
+
+        // 1. One request through each contender (POST tools/call, RS256 token).
+        let base = self.ns("request", "unprotected");
+        for (id, label) in [
+            ("unprotected", "unprotected axum (baseline)"),
+            ("authsec", "**authsec**, warm token (cached)"),
+            (
+                "authsec_no_cache",
+                "authsec, cache off (every request verified)",
+            ),
+            ("tower_oauth2", "tower-oauth2-resource-server 0.12"),
+            ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
+        ] {
+            let value = self.ns("request", id);
+            let added = match (value, base) {
+                (Some(v), Some(b)) if id != "unprotected" => Some(v - b),
+                _ => None,
+            };
+            let (rps, rps_ratio, p99) = loopback(&self.loopback["contenders"][id], loop_base);
+            rows.push([
+                format!("POST tools/call: {label}"),
+                ns(value),
+                added.map_or_else(dash, format_ns),
+                if id == "unprotected" {
+                    dash()
+                } else {
+                    ratio(added, raw_rs256)
+                },
+                allocs(&format!("request/{id}")),
+                rps,
+                rps_ratio,
+                p99,
+            ]);
+        }
+        if !self.jwt_authorizer.is_null() || self.ns("request_axum07", "jwt_authorizer").is_some() {
+            let base07 = self.ns("request_axum07", "unprotected");
+            let value = self.ns("request_axum07", "jwt_authorizer");
+            let added = value.zip(base07).map(|(v, b)| v - b);
+            let jwta = &self.jwt_authorizer;
+            let (rps, rps_ratio, p99) = loopback(
+                &jwta["jwt_authorizer"],
+                jwta["unprotected"]["requests_per_sec"].as_f64(),
+            );
+            rows.push([
+                "POST tools/call: jwt-authorizer 0.15 (axum 0.7, vs its own axum 0.7 baseline)"
+                    .into(),
+                ns(value),
+                added.map_or_else(dash, format_ns),
+                ratio(added, raw_rs256),
+                dash(),
+                rps,
+                rps_ratio,
+                p99,
+            ]);
+        }
+
+        // 2. The same with a GET: no body to classify, the token check alone.
+        let base_get = self.ns("request_get", "unprotected");
+        for (id, label) in [
+            ("unprotected", "unprotected axum (baseline)"),
+            ("authsec", "**authsec**, warm token (cached)"),
+            ("tower_oauth2", "tower-oauth2-resource-server"),
+            ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
+        ] {
+            let value = self.ns("request_get", id);
+            let added = match (value, base_get) {
+                (Some(v), Some(b)) if id != "unprotected" => Some(v - b),
+                _ => None,
+            };
+            rows.push([
+                format!("GET (token only): {label}"),
+                ns(value),
+                added.map_or_else(dash, format_ns),
+                if id == "unprotected" {
+                    dash()
+                } else {
+                    ratio(added, raw_rs256)
+                },
+                allocs(&format!("request_get/{id}")),
+                dash(),
+                dash(),
+                dash(),
+            ]);
+        }
+
+        // 3. A token seen for the first time, per algorithm.
+        for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+            let group = format!("cold/{alg}");
+            let raw = self.ns(&group, "jsonwebtoken_decode");
+            let limit = self.ns(&group, "preparsed_verify");
+            for (id, label) in [
+                (
+                    "preparsed_verify",
+                    "signature check, key parsed once (the limit)",
+                ),
+                ("jsonwebtoken_verify", "jsonwebtoken::crypto::verify"),
+                (
+                    "jsonwebtoken_decode",
+                    "jsonwebtoken::decode, cached key (raw decode)",
+                ),
+                ("authsec_verify", "**authsec** check 1 (JwtVerifier)"),
+                (
+                    "authsec_authenticate",
+                    "**authsec** checks 1+2 + Principal (Guard, cold)",
+                ),
+            ] {
+                let value = self.ns(&group, id);
+                let over_limit = match (value, limit) {
+                    (Some(v), Some(l)) if id != "preparsed_verify" => {
+                        format!("+{}", format_ns(v - l))
+                    }
+                    _ => dash(),
+                };
+                rows.push([
+                    format!("cold {alg}: {label}"),
+                    ns(value),
+                    over_limit,
+                    ratio(value, raw),
+                    allocs(&format!("{group}/{id}")),
+                    dash(),
+                    dash(),
+                    dash(),
+                ]);
+            }
+        }
+
+        // 4. The warm path without HTTP, and MCP.
+        for (group, id, key, label) in [
+            (
+                "warm",
+                "authenticate",
+                "warm/authenticate",
+                "Guard::authenticate, warm token",
+            ),
+            (
+                "warm",
+                "guard_check",
+                "warm/guard_check",
+                "Guard::check (checks 1–5), tools/call",
+            ),
+            (
+                "warm",
+                "protection_check",
+                "warm/protection_check",
+                "Protection::check (headers + classify + Guard)",
+            ),
+            (
+                "mcp",
+                "classify_tools_call",
+                "mcp/classify_tools_call",
+                "MCP classification of a tools/call body",
+            ),
+            (
+                "mcp",
+                "filter_tools_list_100",
+                "mcp/filter_tools_list_100",
+                "tools/list filtering, 100 tools (keeps 50)",
+            ),
+        ] {
+            rows.push([
+                label.to_owned(),
+                ns(self.ns(group, id)),
+                dash(),
+                ratio(self.ns(group, id), raw_rs256),
+                allocs(key),
+                dash(),
+                dash(),
+                dash(),
+            ]);
+        }
+        if let (Some(unprotected), Some(authsec)) = (
+            self.ns("request_tools_list", "unprotected"),
+            self.ns("request_tools_list", "authsec"),
+        ) {
+            rows.push([
+                "POST tools/list through the layer (response filtered), added".into(),
+                format_ns(authsec),
+                format!("+{}", format_ns(authsec - unprotected)),
+                ratio(Some(authsec - unprotected), raw_rs256),
+                allocs("request_tools_list/authsec"),
+                dash(),
+                dash(),
+                dash(),
+            ]);
+        }
+
+        let header = [
+            "contender",
+            "ns/request",
+            "added (over unprotected / over the limit)",
+            "× raw decode",
+            "allocs",
+            "loopback req/s (min–max)",
+            "× unprotected req/s",
+            "p99 ms",
+        ];
+        let mut text = String::new();
+        text.push_str(&format!("| {} |\n", header.join(" | ")));
+        text.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+        for row in rows {
+            text.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        text.push_str(&self.scale_text());
+        text
+    }
+
+    fn scale_text(&self) -> String {
+        let mut text = String::new();
+        if let Some(runs) = self.scale["single_flight"].as_array() {
+            text.push_str("\nsingle flight (JWT + introspection, cold JWKS, one new token):\n");
+            for run in runs {
+                text.push_str(&format!(
+                    "  {:>4} concurrent requests → {} JWKS fetch, {} introspection call, {:.1} ms\n",
+                    run["concurrent"], run["jwks_fetches"], run["introspection_calls"],
+                    run["elapsed_ms"].as_f64().unwrap_or(0.0)
+                ));
+            }
+        }
+        if let Some(runs) = self.scale["memory"].as_array() {
+            text.push_str("\nverified-token cache memory:\n");
+            for run in runs {
+                text.push_str(&format!(
+                    "  {} distinct tokens, capacity {} → {} cached, {:.1} MiB heap, {:.0} bytes per entry (token {} bytes)\n",
+                    run["tokens"],
+                    run["capacity"],
+                    run["cached"],
+                    run["heap_bytes"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0),
+                    run["bytes_per_entry"].as_f64().unwrap_or(0.0),
+                    run["token_bytes"],
+                ));
+            }
+        }
+        text
+    }
+}
+
+fn format_ns(ns: f64) -> String {
+    if ns.abs() >= 10_000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else if ns.abs() >= 1000.0 {
+        format!("{:.2} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
