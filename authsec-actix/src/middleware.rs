@@ -183,11 +183,12 @@ where
                 .body(buffered.as_deref()),
         )
         .await;
-    let (principal, lists_tools) = match verdict {
+    let (principal, lists_tools, client_ip) = match verdict {
         Verdict::Allow {
             principal,
             lists_tools,
-        } => (principal, lists_tools),
+            client_ip,
+        } => (principal, lists_tools, client_ip),
         deny_verdict => return Ok(deny(request, deny_verdict)),
     };
     tracing::debug!(
@@ -216,7 +217,7 @@ where
     match protection.response_filter(lists_tools, content_type) {
         ResponseFilter::None => Ok(response.map_into_left_body()),
         ResponseFilter::Sse => {
-            let filter = protection.sse_filter(principal);
+            let filter = protection.sse_filter(principal, client_ip);
             let mut response = response.map_body(|_, body| {
                 EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter)))
             });
@@ -233,7 +234,7 @@ where
                         .map_into_right_body(),
                 );
             };
-            let body = match protection.filter_json(principal, &bytes) {
+            let body = match protection.filter_json(principal, client_ip, &bytes) {
                 Some(filtered) => {
                     head.headers_mut().remove(CONTENT_LENGTH);
                     BoxBody::new(filtered)

@@ -199,11 +199,12 @@ where
                 .body(buffered.as_deref()),
         )
         .await;
-    let (principal, lists_tools) = match verdict {
+    let (principal, lists_tools, client_ip) = match verdict {
         Verdict::Allow {
             principal,
             lists_tools,
-        } => (principal, lists_tools),
+            client_ip,
+        } => (principal, lists_tools, client_ip),
         deny_verdict => return Ok(deny(deny_verdict)),
     };
     tracing::debug!(
@@ -236,7 +237,7 @@ where
         ResponseFilter::Sse => {
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(CONTENT_LENGTH);
-            let filter = protection.sse_filter(principal);
+            let filter = protection.sse_filter(principal, client_ip);
             Ok(Response::from_parts(
                 parts,
                 Body::new(SseFilterBody::new(body, filter)),
@@ -249,7 +250,7 @@ where
                 return Ok(rendered(unfilterable_tools_list()));
             };
             let bytes = collected.to_bytes();
-            match protection.filter_json(principal, &bytes) {
+            match protection.filter_json(principal, client_ip, &bytes) {
                 Some(filtered) => {
                     parts.headers.remove(CONTENT_LENGTH);
                     Ok(Response::from_parts(parts, Body::from(filtered)))

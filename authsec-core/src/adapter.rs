@@ -122,6 +122,8 @@ pub enum Verdict {
         principal: Principal,
         /// Whether the request holds a `tools/list`, whose response must be filtered.
         lists_tools: bool,
+        /// The client address the checks used (the peer, or what a trusted proxy forwarded).
+        client_ip: Option<IpAddr>,
     },
     /// Answer with this response; the handler never runs.
     Deny {
@@ -287,6 +289,7 @@ impl Protection {
             Decision::Allow(principal) => Verdict::Allow {
                 principal,
                 lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
+                client_ip,
             },
             Decision::Deny(denial) => self.deny(denial),
         }
@@ -314,14 +317,16 @@ impl Protection {
         }
     }
 
-    /// The predicate `tools/list` filtering uses for `principal`: a listed tool is one whose
-    /// call would pass the scope check.
+    /// The predicate `tools/list` filtering uses for `principal` calling from `client_ip`: a
+    /// listed tool is one whose call would pass the scope check (with role bindings, under
+    /// their conditions for this address).
     pub fn tool_filter(
         &self,
         principal: Principal,
+        client_ip: Option<IpAddr>,
     ) -> impl Fn(&str) -> bool + Send + Sync + 'static {
         let guard = self.guard.clone();
-        move |tool: &str| guard.may_call(&principal, tool)
+        move |tool: &str| guard.may_call_from(&principal, tool, client_ip)
     }
 
     /// The streaming filter for a `text/event-stream` response ([`ResponseFilter::Sse`]):
@@ -330,14 +335,20 @@ impl Protection {
     pub fn sse_filter(
         &self,
         principal: Principal,
+        client_ip: Option<IpAddr>,
     ) -> SseFilter<impl Fn(&str) -> bool + Send + Sync + 'static> {
-        SseFilter::new(self.tool_filter(principal), MAX_SSE_EVENT_BYTES)
+        SseFilter::new(self.tool_filter(principal, client_ip), MAX_SSE_EVENT_BYTES)
     }
 
     /// Filters a buffered `application/json` response ([`ResponseFilter::Json`], at most
     /// [`MAX_TOOLS_LIST_BYTES`]). `None` means nothing was changed: forward the original bytes.
-    pub fn filter_json(&self, principal: Principal, body: &[u8]) -> Option<Vec<u8>> {
-        tools_list::filter_json(body, &self.tool_filter(principal))
+    pub fn filter_json(
+        &self,
+        principal: Principal,
+        client_ip: Option<IpAddr>,
+        body: &[u8],
+    ) -> Option<Vec<u8>> {
+        tools_list::filter_json(body, &self.tool_filter(principal, client_ip))
     }
 }
 
@@ -591,13 +602,15 @@ mod tests {
         let list = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"list_notes"},{"name":"add_note"}]}}"#;
         let expected = serde_json::json!({"jsonrpc":"2.0","id":1,
             "result":{"cacheScope":"private","tools":[{"name":"list_notes"}]}});
-        let json = p.filter_json(principal.clone(), list.as_bytes()).unwrap();
+        let json = p
+            .filter_json(principal.clone(), None, list.as_bytes())
+            .unwrap();
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
             expected
         );
-        assert_eq!(p.filter_json(principal.clone(), b"{}"), None);
-        let mut sse = p.sse_filter(principal);
+        assert_eq!(p.filter_json(principal.clone(), None, b"{}"), None);
+        let mut sse = p.sse_filter(principal, None);
         let mut out = sse.push(format!("event: message\ndata: {list}\n").as_bytes());
         assert!(out.is_empty(), "an event is held until its blank line");
         out.extend(sse.push(b"\n"));

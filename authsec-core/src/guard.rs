@@ -380,9 +380,20 @@ impl Guard {
     /// Whether `principal` may call `tool` as far as scopes go: the rule `tools/list` filtering
     /// uses, so a listed tool is one whose call passes check 3. The token must hold the tool's
     /// scopes and, when the policy narrows scopes ([`Policy::effective_scopes`], asked with
-    /// `method = Some("tools/list")`, no arguments and no client address), so must the
+    /// `method = Some("tools/list")` and no arguments), so must the
     /// narrowed set.
     pub fn may_call(&self, principal: &Principal, tool: &str) -> bool {
+        self.may_call_from(principal, tool, None)
+    }
+
+    /// [`may_call`](Self::may_call) for a caller at `client_ip`, so that role bindings with an
+    /// IP condition list what that address may call.
+    pub fn may_call_from(
+        &self,
+        principal: &Principal,
+        tool: &str,
+        client_ip: Option<IpAddr>,
+    ) -> bool {
         let inner = &*self.inner;
         let Some(rule) = inner.manifest.rule_for(tool) else {
             return false;
@@ -399,7 +410,7 @@ impl Guard {
             rule: Some(rule),
             arguments: None,
             method: Some("tools/list"),
-            client_ip: None,
+            client_ip,
             now: inner.clock.now(),
         };
         policy

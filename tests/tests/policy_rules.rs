@@ -135,7 +135,7 @@ impl Server {
             .post(claims, &body, CLIENT, &[])
             .await
             .expect("tools/list is allowed");
-        let keep = self.protection.tool_filter(principal);
+        let keep = self.protection.tool_filter(principal, None);
         all.iter()
             .filter(|t| keep(t))
             .map(|t| t.to_string())
