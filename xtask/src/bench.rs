@@ -44,6 +44,7 @@ pub fn run(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+        instructions(&workspace, &target, &out);
         // jwt-authorizer pins axum 0.7 and jsonwebtoken 9: its own workspace and target dir.
         println!("\n==> cargo bench --manifest-path benches/jwt-authorizer/Cargo.toml");
         let status = Command::new("cargo")
@@ -65,6 +66,84 @@ pub fn run(args: &[String]) -> ExitCode {
     println!("\n{}", results.table());
     let _ = std::fs::write(out.join("table.md"), results.table());
     ExitCode::SUCCESS
+}
+
+/// Scenarios whose instructions per request are counted with callgrind: a figure the machine's
+/// load cannot move, for the warm path where a few hundred nanoseconds matter.
+const COUNTED: [&str; 6] = [
+    "request/unprotected",
+    "request/authsec",
+    "request/jsonwebtoken_mw",
+    "request_get/unprotected",
+    "request_get/authsec",
+    "mcp/classify",
+];
+
+/// Runs each [`COUNTED`] scenario of the in_process bench binary under
+/// `valgrind --tool=callgrind` (its `AUTHSEC_BENCH_COUNT` mode) and writes
+/// `instructions.json`. Skipped when valgrind is not installed.
+fn instructions(workspace: &Path, target: &Path, out: &Path) {
+    let Some(binary) = newest_bench_binary(&target.join("release").join("deps"), "in_process-")
+    else {
+        eprintln!("no in_process bench binary found: instruction counts skipped");
+        return;
+    };
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("valgrind is not installed: instruction counts skipped");
+        return;
+    }
+    const ITERATIONS: u64 = 300;
+    let mut counts = serde_json::Map::new();
+    for scenario in COUNTED {
+        println!("\n==> callgrind: {scenario} ({ITERATIONS} iterations)");
+        let profile = out.join("callgrind.out");
+        let status = Command::new("valgrind")
+            .args([
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=*counted_loop*",
+            ])
+            .arg(format!("--callgrind-out-file={}", profile.display()))
+            .arg(&binary)
+            .current_dir(workspace)
+            .env("AUTHSEC_BENCH_COUNT", format!("{scenario}:{ITERATIONS}"))
+            .env("AUTHSEC_BENCH_OUT", out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let total = std::fs::read_to_string(&profile).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix("summary:")
+                        .or_else(|| l.strip_prefix("totals:"))
+                })
+                .and_then(|n| n.trim().parse::<f64>().ok())
+        });
+        let _ = std::fs::remove_file(&profile);
+        match (status, total) {
+            (Ok(status), Some(total)) if status.success() => {
+                counts.insert(scenario.into(), (total / ITERATIONS as f64).round().into());
+            }
+            _ => eprintln!("callgrind failed for {scenario}"),
+        }
+    }
+    let _ = std::fs::write(
+        out.join("instructions.json"),
+        serde_json::to_string_pretty(&Value::Object(counts)).unwrap_or_default(),
+    );
+}
+
+/// The most recently built `deps/<prefix>*` executable.
+fn newest_bench_binary(deps: &Path, prefix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(deps)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(prefix) && !name.contains('.')
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
 }
 
 /// Each benchmark once, untimed: criterion's test mode (no `--bench` argument), and the small
@@ -135,6 +214,7 @@ struct Results {
     scale: Value,
     loopback: Value,
     jwt_authorizer: Value,
+    instructions: Value,
 }
 
 fn read_json(path: &Path) -> Value {
@@ -152,6 +232,7 @@ impl Results {
             scale: read_json(&out.join("scale.json")),
             loopback: read_json(&out.join("loopback.json")),
             jwt_authorizer: read_json(&out.join("jwt_authorizer.json")),
+            instructions: read_json(&out.join("instructions.json")),
         }
     }
 
@@ -322,9 +403,7 @@ impl Results {
             ] {
                 let value = self.ns(&group, id);
                 let over_limit = match (value, limit) {
-                    (Some(v), Some(l)) if id != "preparsed_verify" => {
-                        format!("+{}", format_ns(v - l))
-                    }
+                    (Some(v), Some(l)) if id != "preparsed_verify" => signed_ns(v - l),
                     _ => dash(),
                 };
                 rows.push([
@@ -391,7 +470,7 @@ impl Results {
             rows.push([
                 "POST tools/list through the layer (response filtered), added".into(),
                 format_ns(authsec),
-                format!("+{}", format_ns(authsec - unprotected)),
+                signed_ns(authsec - unprotected),
                 ratio(Some(authsec - unprotected), raw_rs256),
                 allocs("request_tools_list/authsec"),
                 dash(),
@@ -416,7 +495,61 @@ impl Results {
         for row in rows {
             text.push_str(&format!("| {} |\n", row.join(" | ")));
         }
+        text.push_str(&self.instructions_text());
         text.push_str(&self.scale_text());
+        text
+    }
+
+    fn instructions_text(&self) -> String {
+        let count = |s: &str| self.instructions[s].as_f64();
+        let Some(_) = count("request/unprotected") else {
+            return String::new();
+        };
+        let mut text = String::from(
+            "\ninstructions per request (callgrind; independent of the machine's load):\n",
+        );
+        for (base, scenario, label) in [
+            (
+                "request/unprotected",
+                "request/unprotected",
+                "POST tools/call, unprotected",
+            ),
+            (
+                "request/unprotected",
+                "request/authsec",
+                "POST tools/call, authsec warm",
+            ),
+            (
+                "request/unprotected",
+                "request/jsonwebtoken_mw",
+                "POST tools/call, jsonwebtoken middleware (RSA verify in C)",
+            ),
+            (
+                "request_get/unprotected",
+                "request_get/unprotected",
+                "GET, unprotected",
+            ),
+            (
+                "request_get/unprotected",
+                "request_get/authsec",
+                "GET, authsec warm",
+            ),
+            (
+                "mcp/classify",
+                "mcp/classify",
+                "MCP classification of the tools/call body",
+            ),
+        ] {
+            let (Some(value), Some(base_value)) = (count(scenario), count(base)) else {
+                continue;
+            };
+            let added = if base == scenario {
+                String::new()
+            } else {
+                format!(" (+{:.0})", value - base_value)
+            };
+            text.push_str(&format!("  {label:<60} {value:>9.0}{added}\n"));
+        }
         text
     }
 
@@ -448,6 +581,12 @@ impl Results {
         }
         text
     }
+}
+
+/// `+1.20 µs` / `−300 ns`: a difference, which noise can make negative.
+fn signed_ns(ns: f64) -> String {
+    let sign = if ns < 0.0 { '−' } else { '+' };
+    format!("{sign}{}", format_ns(ns.abs()))
 }
 
 fn format_ns(ns: f64) -> String {
