@@ -93,12 +93,14 @@ pub async fn run() -> Result<(), Error> {
     println!("authsec demo: an AI agent, an MCP notes server protected by authsec, and a local");
     println!("development authorization server (not for production), all on 127.0.0.1.");
 
-    let mut config = DevIssuerConfig::default();
-    config.scopes_supported = vec![
-        "notes:read".into(),
-        "notes:write".into(),
-        "notes:admin".into(),
-    ];
+    let config = DevIssuerConfig {
+        scopes_supported: vec![
+            "notes:read".into(),
+            "notes:write".into(),
+            "notes:admin".into(),
+        ],
+        ..DevIssuerConfig::default()
+    };
     let issuer = DevIssuer::start_with(config).await?;
     let server = NotesServer::start(NotesEnv::new(issuer.issuer()).introspection(
         DEFAULT_INTROSPECTION_CLIENT_ID,
