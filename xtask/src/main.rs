@@ -83,6 +83,21 @@ const STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        what: "clippy, warnings denied",
+        program: "cargo",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        dir: ".",
+        env: &[],
+    },
+    Step {
         what: "tests",
         program: "cargo",
         args: &["test", "--workspace", "--locked"],
