@@ -5,32 +5,321 @@
 //! not a `tools/list` result passes through byte for byte; a filtered result is marked
 //! `"cacheScope": "private"` because it varies by authorization (MCP 2026-07-28).
 
-use serde_json::Value;
+//!
+//! The filter never builds a DOM: it walks the response with serde seeds, keeps the byte ranges
+//! of the tools the caller may call, and splices the original text, so every other byte (key
+//! order, number formatting, whitespace) reaches the client exactly as the server wrote it.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// Filters one JSON-RPC response (or an array of them). Returns `None` when nothing was changed
-/// (not JSON, or no `result.tools` array), so the caller can forward the original bytes.
+/// (not JSON, or no non-empty `result.tools` array), so the caller can forward the original
+/// bytes.
+///
+/// A tool is kept only if it is an object whose every `name` member is a string `allow`
+/// accepts; duplicate `result` or `tools` members are all filtered, so no JSON parser downstream
+/// can read a tool the caller may not call. The result is marked `"cacheScope": "private"`.
 pub fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
-    let mut value: Value = serde_json::from_slice(body).ok()?;
-    let changed = match &mut value {
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            filter_response(item, allow) | changed
-        }),
-        item => filter_response(item, allow),
+    let mut edits = Edits {
+        base: body.as_ptr() as usize,
+        allow,
+        list: Vec::new(),
     };
-    changed.then(|| serde_json::to_vec(&value).unwrap_or_else(|_| body.to_vec()))
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    Body(&mut edits).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    if edits.list.is_empty() {
+        return None;
+    }
+    Some(edits.apply(body))
 }
 
-/// Filters `result.tools` of one JSON-RPC response; `true` if it was a tools list.
-fn filter_response(response: &mut Value, allow: &dyn Fn(&str) -> bool) -> bool {
-    let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
-        return false;
-    };
-    let Some(Value::Array(tools)) = result.get_mut("tools") else {
-        return false;
-    };
-    tools.retain(|tool| tool.get("name").and_then(Value::as_str).is_some_and(allow));
-    result.insert("cacheScope".into(), Value::from("private"));
-    true
+/// The changes to make to a body, as byte ranges of it.
+struct Edits<'f> {
+    base: usize,
+    allow: &'f dyn Fn(&str) -> bool,
+    list: Vec<(Range<usize>, Splice)>,
+}
+
+enum Splice {
+    /// Replace the range with this text.
+    Text(&'static str),
+    /// Replace the range (a tools array's elements) with these elements, comma-separated.
+    Keep(Vec<Range<usize>>),
+}
+
+impl Edits<'_> {
+    fn span(&self, raw: &RawValue) -> Range<usize> {
+        let start = (raw.get().as_ptr() as usize).wrapping_sub(self.base);
+        start..start + raw.get().len()
+    }
+
+    fn apply(mut self, body: &[u8]) -> Vec<u8> {
+        self.list.sort_by_key(|(range, _)| range.start);
+        let mut out = Vec::with_capacity(body.len() + 32);
+        let mut at = 0;
+        for (range, splice) in &self.list {
+            out.extend_from_slice(&body[at..range.start]);
+            match splice {
+                Splice::Text(text) => out.extend_from_slice(text.as_bytes()),
+                Splice::Keep(kept) => {
+                    for (i, tool) in kept.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(&body[tool.clone()]);
+                    }
+                }
+            }
+            at = range.end;
+        }
+        out.extend_from_slice(&body[at..]);
+        out
+    }
+}
+
+/// The whole body: one response, or a batch of them.
+struct Body<'e, 'f>(&'e mut Edits<'f>);
+
+impl<'de> DeserializeSeed<'de> for Body<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Body<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON-RPC response or a batch of them")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Response(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        Response(self.0).visit_map(map)
+    }
+}
+
+/// One JSON-RPC response: only `result` matters.
+struct Response<'e, 'f>(&'e mut Edits<'f>);
+
+impl<'de> DeserializeSeed<'de> for Response<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(Anything(Some(self)))
+    }
+}
+
+impl<'de> Response<'_, '_> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "result" {
+                map.next_value_seed(ResultObject(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value whose object form is a [`Response`]; any other JSON value is skipped.
+struct Anything<'e, 'f>(Option<Response<'e, 'f>>);
+
+impl<'de> Visitor<'de> for Anything<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        match self.0 {
+            Some(response) => response.visit_map(map),
+            None => IgnoredAny.visit_map(map).map(drop),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_seq(seq).map(drop)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A response's `result`: its `tools` arrays are filtered and its `cacheScope` made private.
+struct ResultObject<'e, 'f>(&'e mut Edits<'f>);
+
+impl<'de> DeserializeSeed<'de> for ResultObject<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResultObject<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON-RPC result")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let edits = self.0;
+        let mut cache_scope = Vec::new();
+        let mut list_end = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.0.as_ref() {
+                "tools" => {
+                    if let Some(end) = map.next_value_seed(Tools(&mut *edits))? {
+                        list_end = Some(end);
+                    }
+                }
+                "cacheScope" => cache_scope.push(map.next_value::<&'de RawValue>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let Some(list_end) = list_end else {
+            return Ok(());
+        };
+        if cache_scope.is_empty() {
+            edits.list.push((
+                list_end..list_end,
+                Splice::Text(",\"cacheScope\":\"private\""),
+            ));
+        }
+        for value in cache_scope {
+            let span = edits.span(value);
+            edits.list.push((span, Splice::Text("\"private\"")));
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Anything(None).visit_seq(seq)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A `tools` array. Yields the offset just past its closing bracket when it had elements (and
+/// so an edit was recorded); a value that is not an array, or an empty one, is left alone.
+struct Tools<'e, 'f>(&'e mut Edits<'f>);
+
+impl<'de> DeserializeSeed<'de> for Tools<'_, '_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        Ok(self.filter(raw))
+    }
+}
+
+impl Tools<'_, '_> {
+    fn filter(self, list: &RawValue) -> Option<usize> {
+        let edits = self.0;
+        if !list.get().starts_with('[') {
+            return None;
+        }
+        let tools: Vec<&RawValue> = serde_json::from_str(list.get()).ok()?;
+        let first = tools.first()?;
+        let last = tools.last()?;
+        let kept = tools
+            .iter()
+            .filter(|tool| callable(tool, edits.allow))
+            .map(|tool| edits.span(tool))
+            .collect();
+        let start = edits.span(first).start;
+        let end = edits.span(last).end;
+        edits.list.push((start..end, Splice::Keep(kept)));
+        Some(edits.span(list).end)
+    }
+}
+
+/// Whether a tool object names, in every `name` member, a tool the caller may call.
+fn callable(tool: &RawValue, allow: &dyn Fn(&str) -> bool) -> bool {
+    struct Named<'f>(&'f dyn Fn(&str) -> bool);
+    impl<'de> Visitor<'de> for Named<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a tool object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut named = false;
+            let mut allowed = true;
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                if key.0 == "name" {
+                    let name = map.next_value::<Key<'de>>()?;
+                    named = true;
+                    allowed &= (self.0)(&name.0);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(named && allowed)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(tool.get());
+    (&mut deserializer)
+        .deserialize_map(Named(allow))
+        .unwrap_or(false)
+}
+
+/// A string borrowed from the body when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 /// An incremental filter for `text/event-stream` bodies: feed it chunks as they arrive, forward
@@ -117,16 +406,19 @@ fn filter_event(event: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
     }
     let filtered = filter_json(data.as_bytes(), allow)?;
     let filtered = String::from_utf8(filtered).ok()?;
-    // Keep every non-data field (id, event, retry, comments) in place; one data line replaces
-    // the data lines. serde_json never emits raw newlines, so one line is enough.
+    // Keep every non-data field (id, event, retry, comments) in place; the filtered data takes
+    // the place of the first data line, one `data:` line per line of it (the server's own line
+    // breaks are kept, so a pretty-printed list stays valid SSE).
     let mut out = String::with_capacity(event.len());
     let mut wrote_data = false;
     for line in text.lines() {
         if line.starts_with("data:") {
             if !wrote_data {
-                out.push_str("data: ");
-                out.push_str(&filtered);
-                out.push('\n');
+                for data_line in filtered.split('\n') {
+                    out.push_str("data: ");
+                    out.push_str(data_line);
+                    out.push('\n');
+                }
                 wrote_data = true;
             }
         } else if !line.is_empty() {
@@ -141,6 +433,7 @@ fn filter_event(event: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"list_notes","inputSchema":{}},{"name":"purge_notes","inputSchema":{}}]}}"#;
 
@@ -156,6 +449,78 @@ mod tests {
             out,
             serde_json::json!({"jsonrpc":"2.0","id":2,"result":{"cacheScope":"private",
                 "tools":[{"name":"list_notes","inputSchema":{}}]}})
+        );
+    }
+
+    fn filtered(body: &str) -> Option<String> {
+        filter_json(body.as_bytes(), &only_list).map(|out| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn every_other_byte_is_kept_as_the_server_wrote_it() {
+        let body = "{ \"result\" : {\"tools\": [ {\"name\":\"purge_notes\"} ,\n {\"z\":1.50,\"name\":\"list_notes\",\"a\":[]} ], \"nextCursor\":\"c\"}, \"id\":2,\"jsonrpc\":\"2.0\" }";
+        assert_eq!(
+            filtered(body).as_deref(),
+            Some(
+                "{ \"result\" : {\"tools\": [ {\"z\":1.50,\"name\":\"list_notes\",\"a\":[]} ],\"cacheScope\":\"private\", \"nextCursor\":\"c\"}, \"id\":2,\"jsonrpc\":\"2.0\" }"
+            )
+        );
+    }
+
+    #[test]
+    fn a_tool_is_kept_only_if_every_name_it_carries_is_allowed() {
+        let body = r#"{"result":{"tools":[{"name":"list_notes","name":"purge_notes"},{"name":7},"list_notes",{"title":"no name"},{"name":"list\u005fnotes"}]}}"#;
+        assert_eq!(
+            filtered(body).as_deref(),
+            Some(r#"{"result":{"tools":[{"name":"list\u005fnotes"}],"cacheScope":"private"}}"#)
+        );
+    }
+
+    #[test]
+    fn duplicate_tools_and_results_are_all_filtered_and_cache_scope_forced_private() {
+        let body = r#"{"result":{"cacheScope":"public","tools":[{"name":"purge_notes"}],"tools":[{"name":"list_notes"},{"name":"purge_notes"}]},"result":{"tools":[{"name":"purge_notes"}]}}"#;
+        assert_eq!(
+            filtered(body).as_deref(),
+            Some(
+                r#"{"result":{"cacheScope":"private","tools":[],"tools":[{"name":"list_notes"}]},"result":{"tools":[],"cacheScope":"private"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn batches_are_filtered_response_by_response() {
+        let body = r#"[{"id":1,"result":{}},{"id":2,"result":{"tools":[{"name":"purge_notes"},{"name":"list_notes"}]}},{"id":3,"error":{"code":-1}}]"#;
+        assert_eq!(
+            filtered(body).as_deref(),
+            Some(
+                r#"[{"id":1,"result":{}},{"id":2,"result":{"tools":[{"name":"list_notes"}],"cacheScope":"private"}},{"id":3,"error":{"code":-1}}]"#
+            )
+        );
+    }
+
+    #[test]
+    fn empty_or_malformed_lists_are_forwarded_unchanged() {
+        for body in [
+            r#"{"result":{"tools":[]}}"#,
+            r#"{"result":{"tools":"all"}}"#,
+            r#"{"result":[{"tools":[{"name":"purge_notes"}]}]}"#,
+            r#"{"result":{"tools":[{"name":"purge_notes"}]}"#,
+            r#"{"result":{"tools":[{"name":"purge_notes"}]}} trailing"#,
+            "7",
+        ] {
+            assert_eq!(filtered(body), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn pretty_printed_sse_data_stays_one_data_line_per_line() {
+        let stream = "event: message\ndata: {\"result\":{\"tools\":[\ndata: {\"name\":\"purge_notes\"},\ndata: {\"name\":\"list_notes\"}\ndata: ]}}\n\n";
+        let mut filter = SseFilter::new(only_list, 1 << 20);
+        let mut out = filter.push(stream.as_bytes());
+        out.extend(filter.finish());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "event: message\ndata: {\"result\":{\"tools\":[\ndata: {\"name\":\"list_notes\"}\ndata: ],\"cacheScope\":\"private\"}}\n\n"
         );
     }
 
