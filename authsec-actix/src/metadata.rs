@@ -42,13 +42,12 @@ pub struct MetadataService {
 
 impl HttpServiceFactory for MetadataService {
     fn register(self, config: &mut AppService) {
-        let body = Bytes::from(self.endpoint.body().to_owned());
         for path in self.endpoint.paths() {
-            let get = body.clone();
-            let head = body.clone();
+            let get = self.endpoint.clone();
+            let head = self.endpoint.clone();
             web::resource(path.as_str())
-                .route(web::get().to(move || ready(document(get.clone()))))
-                .route(web::head().to(move || ready(document(head.clone()))))
+                .route(web::get().to(move || ready(document(Bytes::from(get.document())))))
+                .route(web::head().to(move || ready(document(Bytes::from(head.document())))))
                 .route(web::method(Method::OPTIONS).to(|| ready(preflight())))
                 .register(config);
         }

@@ -30,8 +30,11 @@ pub fn metadata_router_path_only<S: Clone + Send + Sync + 'static>(guard: &Guard
 fn router<S: Clone + Send + Sync + 'static>(endpoint: MetadataEndpoint) -> Router<S> {
     let mut router = Router::new();
     for path in endpoint.paths() {
-        let json = endpoint.body().to_owned();
-        router = router.route(path, get(move || serve(json.clone())).options(preflight));
+        let endpoint = endpoint.clone();
+        router = router.route(
+            path,
+            get(move || serve(endpoint.document())).options(preflight),
+        );
     }
     router
 }

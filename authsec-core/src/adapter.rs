@@ -386,11 +386,25 @@ fn server_error(status: u16, description: &str) -> RenderedDenial {
 /// The RFC 9728 Protected Resource Metadata endpoint of one guard: the paths to route, the
 /// document, and the headers of both answers. It needs no token, so adapters route it outside
 /// the protected prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// When the guard's manifest is live ([`Guard::has_live_manifest`]), [`document`](Self::document)
+/// renders the document per request so `scopes_supported` follows the live policy.
+#[derive(Clone, Debug)]
 pub struct MetadataEndpoint {
     paths: Vec<String>,
     body: String,
+    live: Option<Guard>,
 }
+
+impl PartialEq for MetadataEndpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths == other.paths
+            && self.body == other.body
+            && self.live.is_some() == other.live.is_some()
+    }
+}
+
+impl Eq for MetadataEndpoint {}
 
 impl MetadataEndpoint {
     /// Headers of the `200` answer to `GET`: JSON, cacheable for an hour, readable from any
@@ -429,6 +443,7 @@ impl MetadataEndpoint {
         MetadataEndpoint {
             paths: vec![guard.resource().metadata_path().to_owned()],
             body: guard.metadata().to_json(),
+            live: guard.has_live_manifest().then(|| guard.clone()),
         }
     }
 
@@ -437,9 +452,18 @@ impl MetadataEndpoint {
         &self.paths
     }
 
-    /// The JSON document.
+    /// The JSON document as rendered when the endpoint was built.
     pub fn body(&self) -> &str {
         &self.body
+    }
+
+    /// The JSON document to serve now: [`body`](Self::body), or a fresh rendering when the
+    /// manifest is live.
+    pub fn document(&self) -> String {
+        match &self.live {
+            Some(guard) => guard.metadata().to_json(),
+            None => self.body.clone(),
+        }
     }
 }
 

@@ -7,6 +7,11 @@
 //! 3. scopes cover what the tool needs — core, from the [`ToolManifest`];
 //! 4. not revoked — [`RevocationCheck`] (live introspection, with its own cache);
 //! 5. tool policy — [`Policy`] (and tools absent from the manifest are `policy_denied`).
+//!
+//! The manifest is fixed ([`GuardBuilder::manifest`]) or live ([`GuardBuilder::manifest_source`]):
+//! a live source is asked for a snapshot once per request that calls or lists tools, and a
+//! source without a manifest to give (a remote policy that cannot be had) denies those requests
+//! with its own denial, typically `503 authorization_unavailable`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use crate::denial::{Denial, RenderedDenial};
 use crate::error::ConfigError;
 use crate::jwt::DEFAULT_LEEWAY_SECONDS;
 use crate::manifest::ToolManifest;
+use crate::manifest_source::ManifestSource;
 use crate::mcp::McpRequest;
 use crate::principal::{Principal, TokenSource};
 use crate::resource::{ProtectedResourceMetadata, Resource};
@@ -106,7 +112,8 @@ struct Inner {
     verifier: Arc<dyn TokenVerifier>,
     revocation: Option<Arc<dyn RevocationCheck>>,
     policy: Option<Arc<dyn Policy>>,
-    manifest: ToolManifest,
+    manifest: Arc<ToolManifest>,
+    manifest_source: Option<Arc<dyn ManifestSource>>,
     clock: Arc<dyn Clock>,
     extra_audiences: Vec<String>,
     initial_scopes: String,
@@ -139,6 +146,7 @@ impl Guard {
             revocation: None,
             policy: None,
             manifest: ToolManifest::new(),
+            manifest_source: None,
             clock: Arc::new(SystemClock),
             extra_audiences: Vec::new(),
             initial_scopes: Vec::new(),
@@ -168,14 +176,22 @@ impl Guard {
         if let Some(session_id) = request.session_id {
             self.check_session(session_id, &principal)?;
         }
+        // One manifest for the whole request; a live source is only asked when tools are named
+        // or listed, so a handshake or a ping never depends on it.
+        let manifest = match &inner.manifest_source {
+            Some(source) if request.mcp.is_some_and(involves_tools) => {
+                ManifestView::Live(source.current()?)
+            }
+            _ => ManifestView::Fixed(&inner.manifest),
+        };
         // Check 3.
-        self.check_scopes(&principal, request)?;
+        self.check_scopes(&principal, request, &manifest)?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             revocation.check(token, &principal).await?;
         }
         // Check 5.
-        self.check_policy(&principal, request).await?;
+        self.check_policy(&principal, request, &manifest).await?;
         Ok(principal)
     }
 
@@ -257,6 +273,7 @@ impl Guard {
         &self,
         principal: &Principal,
         request: &AccessRequest<'_>,
+        manifest: &ToolManifest,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let granted = principal.scopes();
@@ -265,14 +282,10 @@ impl Guard {
         required.extend(inner.required_scopes.iter().map(String::as_str));
         if let Some(mcp) = request.mcp {
             for call in mcp.tool_calls() {
-                let Some(rule) = call
-                    .tool
-                    .as_deref()
-                    .and_then(|t| inner.manifest.rule_for(t))
-                else {
+                let Some(rule) = call.tool.as_deref().and_then(|t| manifest.rule_for(t)) else {
                     continue; // Unknown tools are check 5's business.
                 };
-                lacking |= !granted.contains_all(&rule.scopes);
+                lacking |= !rule.is_satisfied_by(granted);
                 for scope in &rule.scopes {
                     if !required.contains(&scope.as_str()) {
                         required.push(scope);
@@ -308,7 +321,7 @@ impl Guard {
         }
         for call in request.mcp.iter().flat_map(|mcp| mcp.tool_calls()) {
             let tool = call.tool.as_deref();
-            let Some(rule) = tool.and_then(|t| inner.manifest.rule_for(t)) else {
+            let Some(rule) = tool.and_then(|t| manifest.rule_for(t)) else {
                 continue;
             };
             let call_request = PolicyRequest {
@@ -319,11 +332,11 @@ impl Guard {
                 ..base
             };
             if let Some(effective) = policy.effective_scopes(&call_request)
-                && !effective.contains_all(&rule.scopes)
+                && !rule.is_satisfied_by(&effective)
             {
                 return Err(Denial::policy_denied(format!(
                     "no role binding allows the scopes this tool needs: {}",
-                    effective.missing(&rule.scopes).join(" ")
+                    rule.missing_from(&effective).join(" ")
                 )));
             }
         }
@@ -334,6 +347,7 @@ impl Guard {
         &self,
         principal: &Principal,
         request: &AccessRequest<'_>,
+        manifest: &ToolManifest,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let now = inner.clock.now();
@@ -354,7 +368,7 @@ impl Guard {
         };
         for message in mcp.messages() {
             let tool = message.tool.as_deref();
-            let rule = tool.and_then(|t| inner.manifest.rule_for(t));
+            let rule = tool.and_then(|t| manifest.rule_for(t));
             if let Some(tool) = tool
                 && rule.is_none()
             {
@@ -395,10 +409,22 @@ impl Guard {
         client_ip: Option<IpAddr>,
     ) -> bool {
         let inner = &*self.inner;
-        let Some(rule) = inner.manifest.rule_for(tool) else {
+        let live;
+        let manifest = match &inner.manifest_source {
+            None => &*inner.manifest,
+            Some(source) => match source.current() {
+                Ok(current) => {
+                    live = current;
+                    &*live
+                }
+                // No policy, no tool: tools/list lists nothing (the request itself was refused).
+                Err(_) => return false,
+            },
+        };
+        let Some(rule) = manifest.rule_for(tool) else {
             return false;
         };
-        if !principal.scopes().contains_all(&rule.scopes) {
+        if !rule.is_satisfied_by(principal.scopes()) {
             return false;
         }
         let Some(policy) = &inner.policy else {
@@ -415,7 +441,7 @@ impl Guard {
         };
         policy
             .effective_scopes(&request)
-            .is_none_or(|effective| effective.contains_all(&rule.scopes))
+            .is_none_or(|effective| rule.is_satisfied_by(&effective))
     }
 
     /// The proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
@@ -428,19 +454,44 @@ impl Guard {
         &self.inner.resource
     }
 
-    /// The tool manifest.
+    /// The fixed tool manifest given to [`GuardBuilder::manifest`] (empty when the Guard reads
+    /// a [`ManifestSource`]: see [`current_manifest`](Self::current_manifest)).
     pub fn manifest(&self) -> &ToolManifest {
         &self.inner.manifest
     }
 
-    /// The RFC 9728 document for this resource.
+    /// The manifest enforced now: the live source's snapshot, or the fixed manifest.
+    pub fn current_manifest(&self) -> Result<Arc<ToolManifest>, Denial> {
+        match &self.inner.manifest_source {
+            Some(source) => source.current(),
+            None => Ok(self.inner.manifest.clone()),
+        }
+    }
+
+    /// Whether the manifest can change at run time (a [`ManifestSource`] was given), so the
+    /// RFC 9728 document must be rendered per request rather than once.
+    pub fn has_live_manifest(&self) -> bool {
+        self.inner.manifest_source.is_some()
+    }
+
+    /// The RFC 9728 document for this resource. `scopes_supported` comes from the live
+    /// manifest source when it has them, else from
+    /// [`GuardBuilder::scopes_supported`], else from the manifest's scopes.
     pub fn metadata(&self) -> ProtectedResourceMetadata {
         let inner = &*self.inner;
         let mut doc =
             ProtectedResourceMetadata::new(&inner.resource, inner.authorization_servers.clone());
-        doc.scopes_supported = match &inner.scopes_supported {
-            Some(scopes) => scopes.clone(),
-            None => inner.manifest.scopes(),
+        let live = inner.manifest_source.as_ref();
+        doc.scopes_supported = match (
+            live.and_then(|source| source.scopes_supported()),
+            &inner.scopes_supported,
+        ) {
+            (Some(scopes), _) => scopes,
+            (None, Some(scopes)) => scopes.clone(),
+            (None, None) => match live {
+                Some(source) => source.current().map(|m| m.scopes()).unwrap_or_default(),
+                None => inner.manifest.scopes(),
+            },
         };
         doc.scopes_supported.retain(|s| s != "offline_access");
         doc.resource_name = inner.resource_name.clone();
@@ -451,6 +502,30 @@ impl Guard {
     pub fn render(&self, denial: &Denial) -> RenderedDenial {
         denial.render(self.inner.resource.metadata_url())
     }
+}
+
+/// The manifest one request is checked against: the fixed one, borrowed, or a live snapshot.
+enum ManifestView<'a> {
+    Fixed(&'a ToolManifest),
+    Live(Arc<ToolManifest>),
+}
+
+impl std::ops::Deref for ManifestView<'_> {
+    type Target = ToolManifest;
+
+    fn deref(&self) -> &ToolManifest {
+        match self {
+            ManifestView::Fixed(manifest) => manifest,
+            ManifestView::Live(manifest) => manifest,
+        }
+    }
+}
+
+/// Whether a request calls or lists tools, i.e. needs the manifest.
+fn involves_tools(mcp: &McpRequest<'_>) -> bool {
+    mcp.messages()
+        .iter()
+        .any(|m| m.tool.is_some() || m.is_tool_call() || m.is_tools_list())
 }
 
 fn describe_audience(audience: &[String]) -> String {
@@ -478,6 +553,7 @@ pub struct GuardBuilder {
     revocation: Option<Arc<dyn RevocationCheck>>,
     policy: Option<Arc<dyn Policy>>,
     manifest: ToolManifest,
+    manifest_source: Option<Arc<dyn ManifestSource>>,
     clock: Arc<dyn Clock>,
     extra_audiences: Vec<String>,
     initial_scopes: Vec<String>,
@@ -530,9 +606,21 @@ impl GuardBuilder {
         self
     }
 
-    /// Check 3: tool → required scopes.
+    /// Check 3: tool → required scopes, fixed for the Guard's life.
     pub fn manifest(mut self, manifest: ToolManifest) -> Self {
         self.manifest = manifest;
+        self
+    }
+
+    /// Check 3 from a manifest that changes at run time (e.g. AuthSec's remote tool policy):
+    /// replaces [`manifest`](Self::manifest). See [`ManifestSource`].
+    pub fn manifest_source(self, source: impl ManifestSource) -> Self {
+        self.manifest_source_arc(Arc::new(source))
+    }
+
+    /// [`manifest_source`](Self::manifest_source), from a shared source.
+    pub fn manifest_source_arc(mut self, source: Arc<dyn ManifestSource>) -> Self {
+        self.manifest_source = Some(source);
         self
     }
 
@@ -625,6 +713,9 @@ impl GuardBuilder {
             ));
         }
         self.manifest.validate()?;
+        if let Some(Ok(current)) = self.manifest_source.as_ref().map(|s| s.current()) {
+            current.validate()?;
+        }
         let trusted_proxies =
             TrustedProxies::parse(self.trusted_proxies.iter().map(String::as_str))?;
         Ok(Guard {
@@ -634,7 +725,12 @@ impl GuardBuilder {
                 verifier,
                 revocation: self.revocation,
                 policy: self.policy,
-                manifest: self.manifest,
+                manifest: Arc::new(if self.manifest_source.is_some() {
+                    ToolManifest::new()
+                } else {
+                    self.manifest
+                }),
+                manifest_source: self.manifest_source,
                 clock: self.clock,
                 extra_audiences: self.extra_audiences,
                 initial_scopes: self

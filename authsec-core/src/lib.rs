@@ -58,6 +58,7 @@ pub mod error;
 pub mod guard;
 pub mod jwt;
 pub mod manifest;
+pub mod manifest_source;
 pub mod mcp;
 pub mod principal;
 pub mod resource;
@@ -77,7 +78,8 @@ pub use jwt::{
     JwtRules, JwtVerifier, KeyLookupError, KeyResolver, StaticKeys, TypPolicy, VerificationKey,
     install_crypto_provider,
 };
-pub use manifest::{ToolManifest, ToolRule};
+pub use manifest::{ScopeMatch, ToolManifest, ToolRule};
+pub use manifest_source::{ManifestSource, SharedManifest};
 pub use mcp::{McpHeaders, McpMessage, McpRequest, classify};
 pub use principal::{Claims, Principal, TokenSource};
 pub use resource::{ProtectedResourceMetadata, Resource};

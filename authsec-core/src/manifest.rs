@@ -8,10 +8,17 @@
 //! scopes = ["notes:admin"]
 //! policy = "fresh_mfa"
 //!
+//! # Any one of the scopes is enough (the AuthSec family's tool policy works this way):
+//! [tools.search_notes]
+//! scopes = ["notes:read", "notes:search"]
+//! scope_match = "any"
+//!
 //! # Tools not listed are denied with `policy_denied`, unless a default rule says otherwise:
 //! # [default]
 //! # scopes = ["notes:read"]
 //! ```
+//!
+//! A rule with no scopes makes its tool public: any valid token may call it.
 
 use std::collections::BTreeMap;
 
@@ -20,25 +27,82 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 use crate::scope::{ScopeSet, validate_scope_token};
 
+/// How a rule's scopes combine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ScopeMatch {
+    /// Every scope is required (the default).
+    #[default]
+    All,
+    /// Any one of the scopes is enough (the AuthSec family's remote tool policy).
+    Any,
+}
+
+impl ScopeMatch {
+    fn is_all(&self) -> bool {
+        *self == ScopeMatch::All
+    }
+}
+
 /// What one tool needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ToolRule {
-    /// Every one of these scopes is required. Empty means any valid token may call the tool.
+    /// The scopes the tool needs, combined as [`scope_match`](Self::scope_match) says. Empty
+    /// means any valid token may call the tool.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Whether every scope is required (the default) or any one of them is enough.
+    #[serde(default, skip_serializing_if = "ScopeMatch::is_all")]
+    pub scope_match: ScopeMatch,
     /// The name of a policy to apply in check 5 (interpreted by the configured `Policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
 }
 
 impl ToolRule {
-    /// A rule requiring `scopes`.
+    /// A rule requiring every one of `scopes`.
     pub fn scopes<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Self {
         ToolRule {
             scopes: scopes.into_iter().map(Into::into).collect(),
+            scope_match: ScopeMatch::All,
             policy: None,
+        }
+    }
+
+    /// A rule satisfied by any one of `scopes` (empty: public).
+    pub fn any_of<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Self {
+        ToolRule {
+            scope_match: ScopeMatch::Any,
+            ..Self::scopes(scopes)
+        }
+    }
+
+    /// A rule any valid token satisfies.
+    pub fn public() -> Self {
+        Self::default()
+    }
+
+    /// Whether `granted` satisfies this rule's scopes: all of them, or any one of them, and
+    /// always when the rule names none.
+    pub fn is_satisfied_by(&self, granted: &ScopeSet) -> bool {
+        match self.scope_match {
+            ScopeMatch::All => granted.contains_all(&self.scopes),
+            ScopeMatch::Any => {
+                self.scopes.is_empty() || self.scopes.iter().any(|s| granted.contains(s))
+            }
+        }
+    }
+
+    /// What `granted` lacks for this rule, for messages: the missing scopes of an all-of rule,
+    /// or every scope of an unsatisfied any-of rule.
+    pub fn missing_from<'a>(&'a self, granted: &ScopeSet) -> Vec<&'a str> {
+        match self.scope_match {
+            ScopeMatch::All => granted.missing(&self.scopes),
+            ScopeMatch::Any if self.is_satisfied_by(granted) => Vec::new(),
+            ScopeMatch::Any => self.scopes.iter().map(String::as_str).collect(),
         }
     }
 
@@ -148,7 +212,7 @@ impl ToolManifest {
     /// Whether `scopes` are enough to call `tool`.
     pub fn allows(&self, tool: &str, scopes: &ScopeSet) -> bool {
         self.rule_for(tool)
-            .is_some_and(|rule| scopes.contains_all(&rule.scopes))
+            .is_some_and(|rule| rule.is_satisfied_by(scopes))
     }
 
     /// The listed tools and their rules, by name.
@@ -223,5 +287,41 @@ policy = "fresh_mfa"
         assert!(!manifest.allows("add", &ScopeSet::parse("r")));
         assert!(!manifest.allows("missing", &ScopeSet::parse("r w")));
         assert_eq!(manifest.scopes(), ["w", "r"]);
+    }
+
+    #[test]
+    fn any_of_rules_need_one_scope_and_empty_rules_are_public() {
+        let manifest = ToolManifest::new()
+            .rule("search", ToolRule::any_of(["r", "s"]))
+            .rule("health", ToolRule::public())
+            .rule("health_any", ToolRule::any_of(Vec::<String>::new()));
+        assert!(manifest.allows("search", &ScopeSet::parse("s")));
+        assert!(manifest.allows("search", &ScopeSet::parse("r x")));
+        assert!(!manifest.allows("search", &ScopeSet::parse("x")));
+        assert!(manifest.allows("health", &ScopeSet::new()));
+        assert!(manifest.allows("health_any", &ScopeSet::new()));
+        let search = manifest.rule_for("search").unwrap();
+        assert_eq!(search.missing_from(&ScopeSet::parse("x")), ["r", "s"]);
+        assert!(search.missing_from(&ScopeSet::parse("s")).is_empty());
+    }
+
+    #[test]
+    fn scope_match_round_trips_and_all_is_omitted() {
+        let manifest = ToolManifest::from_toml_str(
+            "[tools.search]\nscopes = [\"r\", \"s\"]\nscope_match = \"any\"\n[tools.add]\nscopes = [\"w\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            manifest.rule_for("search"),
+            Some(&ToolRule::any_of(["r", "s"]))
+        );
+        assert_eq!(
+            manifest.to_json_string(),
+            "{\n  \"tools\": {\n    \"add\": {\n      \"scopes\": [\n        \"w\"\n      ]\n    },\n    \"search\": {\n      \"scopes\": [\n        \"r\",\n        \"s\"\n      ],\n      \"scope_match\": \"any\"\n    }\n  }\n}"
+        );
+        assert!(
+            ToolManifest::from_toml_str("[tools.x]\nscopes = [\"a\"]\nscope_match = \"some\"")
+                .is_err()
+        );
     }
 }
