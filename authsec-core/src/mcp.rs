@@ -10,9 +10,12 @@
 //!   different tool than the one authorized.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::denial::Denial;
@@ -86,17 +89,138 @@ struct RawMessage<'a> {
     #[serde(default, borrow)]
     method: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    params: Option<&'a RawValue>,
+    params: Option<Params<'a>>,
     #[serde(default, borrow)]
     id: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct ToolCallParams<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
+/// `params`, read in the same pass as the rest of the message: only what a `tools/call` needs
+/// is kept, so a body is scanned once whatever its method.
+enum Params<'a> {
+    /// An object: its `name` (`Err` if not a string) and `arguments`, each at most once.
+    Object {
+        name: Option<Result<Cow<'a, str>, ()>>,
+        arguments: Option<&'a RawValue>,
+        duplicate: bool,
+    },
+    /// An array or a scalar.
+    NotObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParamsVisitor(PhantomData))
+    }
+}
+
+struct ParamsVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
+    type Value = Params<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON-RPC params")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params<'a>, A::Error> {
+        let mut name = None;
+        let mut arguments = None;
+        let mut duplicate = false;
+        while let Some(key) = map.next_key::<Text<'a>>()? {
+            match key {
+                Text::Str(key) if key == "name" => {
+                    duplicate |= name.is_some();
+                    name = Some(map.next_value::<Text<'a>>()?.into_str());
+                }
+                Text::Str(key) if key == "arguments" => {
+                    duplicate |= arguments.is_some();
+                    arguments = Some(map.next_value::<&'de RawValue>()?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Params::Object {
+            name,
+            arguments,
+            duplicate,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params<'a>, A::Error> {
+        IgnoredAny.visit_seq(seq).map(|_| Params::NotObject)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+    fn visit_unit<E>(self) -> Result<Params<'a>, E> {
+        Ok(Params::NotObject)
+    }
+}
+
+/// A JSON string borrowed from the body when it has no escapes, or any other value (skipped).
+enum Text<'a> {
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl<'a> Text<'a> {
+    fn into_str(self) -> Result<Cow<'a, str>, ()> {
+        match self {
+            Text::Str(text) => Ok(text),
+            Text::Other => Err(()),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Str(Cow::Owned(text.to_owned())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+                IgnoredAny.visit_map(map).map(|_| Text::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| Text::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text::Other)
+            }
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
 }
 
 /// Largest number of messages accepted in one batch.
@@ -162,19 +286,28 @@ fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
         id: raw.id,
     };
     if message.is_tool_call() {
-        let params = raw
-            .params
-            .ok_or_else(|| Denial::invalid_request("tools/call without params"))?;
-        if !starts_as_object(params.get().as_bytes()) {
-            return Err(Denial::invalid_request(
-                "tools/call params must be an object with a string name",
-            ));
+        let not_an_object =
+            || Denial::invalid_request("tools/call params must be an object with a string name");
+        match raw.params {
+            None => return Err(Denial::invalid_request("tools/call without params")),
+            Some(Params::NotObject) => return Err(not_an_object()),
+            Some(Params::Object {
+                duplicate: true, ..
+            }) => {
+                return Err(Denial::invalid_request(
+                    "tools/call params name or arguments more than once",
+                ));
+            }
+            Some(Params::Object {
+                name, arguments, ..
+            }) => {
+                let Some(Ok(name)) = name else {
+                    return Err(not_an_object());
+                };
+                message.tool = Some(name);
+                message.arguments = arguments;
+            }
         }
-        let params: ToolCallParams<'_> = serde_json::from_str(params.get()).map_err(|_| {
-            Denial::invalid_request("tools/call params must be an object with a string name")
-        })?;
-        message.tool = Some(params.name);
-        message.arguments = params.arguments;
     }
     Ok(message)
 }
@@ -285,10 +418,31 @@ mod tests {
             r#"["tools/call",null,7]"#,
             r#"[["tools/call"]]"#,
             r#"{"method":"tools/call","params":["delete_all",{}]}"#,
+            r#"{"method":"tools/call","params":{"name":"a","arguments":{},"arguments":{"x":1}}}"#,
+            r#"{"method":"tools/call","params":{"name":["a"]}}"#,
+            r#"{"method":"tools/call","params":"a"}"#,
         ] {
             let denial = classify(bad.as_bytes(), McpHeaders::default()).unwrap_err();
             assert_eq!(denial.code(), DenialCode::InvalidRequest, "{bad}");
         }
+    }
+
+    #[test]
+    fn params_are_read_in_one_pass_whatever_the_method() {
+        let other = classify(
+            br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":["x",{"name":7}]}"#,
+            McpHeaders::default(),
+        )
+        .unwrap();
+        assert_eq!(other.messages()[0].tool, None);
+        let escaped = classify(
+            br#"{"method":"tools/call","params":{"_meta":{"name":"x"},"name":"add\u005fnote"}}"#,
+            McpHeaders::default(),
+        )
+        .unwrap();
+        let tool = escaped.messages()[0].tool.as_ref().unwrap();
+        assert!(matches!(tool, Cow::Owned(name) if name == "add_note"));
+        assert!(escaped.messages()[0].arguments.is_none());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use serde_json::value::RawValue;
 /// can read a tool the caller may not call. The result is marked `"cacheScope": "private"`.
 pub fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
     let mut edits = Edits {
+        body,
         base: body.as_ptr() as usize,
         allow,
         list: Vec::new(),
@@ -42,6 +43,7 @@ pub fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>>
 
 /// The changes to make to a body, as byte ranges of it.
 struct Edits<'f> {
+    body: &'f [u8],
     base: usize,
     allow: &'f dyn Fn(&str) -> bool,
     list: Vec<(Range<usize>, Splice)>,
@@ -58,6 +60,15 @@ impl Edits<'_> {
     fn span(&self, raw: &RawValue) -> Range<usize> {
         let start = (raw.get().as_ptr() as usize).wrapping_sub(self.base);
         start..start + raw.get().len()
+    }
+
+    /// How many bytes past `at` the closing bracket of an array ends (its last element ends at
+    /// `at`).
+    fn closing_bracket_after(&self, at: usize) -> usize {
+        self.body
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|b| *b == b']'))
+            .map_or(0, |i| i + 1)
     }
 
     fn apply(mut self, body: &[u8]) -> Vec<u8> {
@@ -238,36 +249,65 @@ impl<'de> Visitor<'de> for ResultObject<'_, '_> {
     }
 }
 
-/// A `tools` array. Yields the offset just past its closing bracket when it had elements (and
-/// so an edit was recorded); a value that is not an array, or an empty one, is left alone.
+/// A `tools` array, read element by element. Yields the offset just past its closing bracket
+/// when it had elements (and so an edit was recorded); a value that is not an array, or an empty
+/// one, is left alone.
 struct Tools<'e, 'f>(&'e mut Edits<'f>);
 
 impl<'de> DeserializeSeed<'de> for Tools<'_, '_> {
     type Value = Option<usize>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
-        let raw = <&'de RawValue>::deserialize(deserializer)?;
-        Ok(self.filter(raw))
+        deserializer.deserialize_any(self)
     }
 }
 
-impl Tools<'_, '_> {
-    fn filter(self, list: &RawValue) -> Option<usize> {
+impl<'de> Visitor<'de> for Tools<'_, '_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tools array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<usize>, A::Error> {
         let edits = self.0;
-        if !list.get().starts_with('[') {
-            return None;
+        let mut kept = Vec::new();
+        let mut elements: Option<Range<usize>> = None;
+        while let Some(tool) = seq.next_element::<&'de RawValue>()? {
+            let span = edits.span(tool);
+            elements = Some(match elements {
+                None => span.clone(),
+                Some(all) => all.start..span.end,
+            });
+            if callable(tool, edits.allow) {
+                kept.push(span);
+            }
         }
-        let tools: Vec<&RawValue> = serde_json::from_str(list.get()).ok()?;
-        let first = tools.first()?;
-        let last = tools.last()?;
-        let kept = tools
-            .iter()
-            .filter(|tool| callable(tool, edits.allow))
-            .map(|tool| edits.span(tool))
-            .collect();
-        let start = edits.span(first).start;
-        let end = edits.span(last).end;
-        edits.list.push((start..end, Splice::Keep(kept)));
-        Some(edits.span(list).end)
+        let Some(elements) = elements else {
+            return Ok(None);
+        };
+        let end = elements.end;
+        edits.list.push((elements, Splice::Keep(kept)));
+        // Only whitespace separates the last element from the closing bracket.
+        Ok(Some(end + edits.closing_bracket_after(end)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<usize>, A::Error> {
+        IgnoredAny.visit_map(map).map(|_| None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<usize>, E> {
+        Ok(None)
     }
 }
 

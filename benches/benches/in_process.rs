@@ -152,6 +152,25 @@ fn count_mode(spec: &str) {
         ["mcp", "classify"] => Box::new(|| {
             black_box(classify(TOOLS_CALL_BODY.as_bytes(), McpHeaders::default()).is_ok());
         }),
+        ["mcp", "filter_tools_list_100"] => {
+            let guard = contenders::guard(&fixture, true);
+            let principal = rt.block_on(guard.authenticate(token)).expect("principal");
+            let list = tools_list_response(100);
+            Box::new(move || {
+                let allow = |name: &str| guard.may_call(&principal, name);
+                black_box(tools_list::filter_json(list.as_bytes(), &allow));
+            })
+        }
+        ["mcp", "allow_100"] => {
+            let guard = contenders::guard(&fixture, true);
+            let principal = rt.block_on(guard.authenticate(token)).expect("principal");
+            let names: Vec<String> = (0..100).map(|i| format!("tool_{i:03}")).collect();
+            Box::new(move || {
+                for name in &names {
+                    black_box(guard.may_call(&principal, name));
+                }
+            })
+        }
         ["cold", "authsec_verify", _] => {
             let verifier = fixture.verifier();
             Box::new(move || {

@@ -77,6 +77,7 @@ const COUNTED: [&str; 6] = [
     "request_get/unprotected",
     "request_get/authsec",
     "mcp/classify",
+    "mcp/filter_tools_list_100",
 ];
 
 /// Runs each [`COUNTED`] scenario of the in_process bench binary under
