@@ -12,8 +12,9 @@ use url::Url;
 use crate::authorization::{self, AuthorizationRequest, Login, UserAgent};
 use crate::denial::ServerDenial;
 use crate::discovery::{
-    AuthServerMetadata, ResourceMetadata, fetch_authorization_server_metadata,
-    fetch_resource_metadata, resource_key,
+    AuthServerMetadata, IssuerCheck, ResourceMetadata, legacy_authorization_server_metadata,
+    legacy_resource_metadata, resource_key, try_fetch_authorization_server_metadata,
+    try_fetch_resource_metadata,
 };
 use crate::error::ClientError;
 use crate::event::ClientEvent;
@@ -42,6 +43,8 @@ struct Config {
     refresh_skew: Duration,
     login_timeout: Duration,
     redirect_port: u16,
+    preregistered_any: Option<Registration>,
+    issuer_check: IssuerCheck,
 }
 
 /// Builds an [`AuthClient`].
@@ -73,6 +76,20 @@ impl AuthClientBuilder {
         self.config
             .preregistered
             .insert(issuer.into(), registration);
+        self
+    }
+
+    /// A client pre-registered at whatever authorization server discovery finds (after the
+    /// per-issuer ones of [`preregistered`](Self::preregistered)).
+    pub fn preregistered_any(mut self, registration: Registration) -> Self {
+        self.config.preregistered_any = Some(registration);
+        self
+    }
+
+    /// How strictly authorization server metadata's `issuer` is checked (default
+    /// [`IssuerCheck::Strict`]).
+    pub fn issuer_check(mut self, check: IssuerCheck) -> Self {
+        self.config.issuer_check = check;
         self
     }
 
@@ -288,6 +305,8 @@ impl AuthClient {
                 refresh_skew: Duration::from_secs(30),
                 login_timeout: Duration::from_secs(300),
                 redirect_port: 0,
+                preregistered_any: None,
+                issuer_check: IssuerCheck::Strict,
             },
             store: Arc::new(MemoryTokenStore::new()),
             user_agent: None,
@@ -308,6 +327,10 @@ impl AuthClient {
 
     pub(crate) fn oauth_http(&self) -> &reqwest::Client {
         &self.inner.oauth
+    }
+
+    pub(crate) fn issuer_check(&self) -> IssuerCheck {
+        self.inner.config.issuer_check
     }
 
     /// A registration with a secret for `issuer`: pre-registered, else the client credentials.
@@ -610,7 +633,12 @@ impl AuthClient {
             }
         }
         let http = &self.inner.oauth;
-        let resource = fetch_resource_metadata(http, url, from_challenge).await?;
+        let check = self.inner.config.issuer_check;
+        let (resource, legacy) =
+            match try_fetch_resource_metadata(http, url, from_challenge).await? {
+                Some(resource) => (resource, false),
+                None => (legacy_resource_metadata(url), true),
+            };
         // Several servers: the first one listed (a pre-registered one would be preferred).
         let issuer = resource
             .authorization_servers
@@ -619,7 +647,15 @@ impl AuthClient {
             .or_else(|| resource.authorization_servers.first())
             .cloned()
             .ok_or_else(|| ClientError::Discovery("no authorization server".into()))?;
-        let metadata = fetch_authorization_server_metadata(http, &issuer).await?;
+        let metadata = match try_fetch_authorization_server_metadata(http, &issuer, check).await? {
+            Some(metadata) => metadata,
+            None if legacy => legacy_authorization_server_metadata(&issuer),
+            None => {
+                return Err(ClientError::Discovery(format!(
+                    "no authorization server metadata for {issuer} (RFC 8414 and OpenID discovery both answered 4xx)"
+                )));
+            }
+        };
         if self.inner.config.client_credentials.is_none() {
             // Refuse before any user interaction (CL-MCP-6).
             authorization::check_pkce(&metadata)?;
@@ -673,21 +709,21 @@ impl AuthClient {
             return Ok(found.clone());
         }
         let config = &self.inner.config;
-        let registration = if let Some(found) = config.preregistered.get(issuer) {
-            found.clone()
-        } else if let Some(cc) = &config.client_credentials {
-            cc.clone()
+        let registration = if let Some(found) = config
+            .preregistered
+            .get(issuer)
+            .or(config.client_credentials.as_ref())
+            .or(config.preregistered_any.as_ref())
+        {
+            found.clone().fitted_to(metadata)
         } else if let Some(url) = config
             .client_metadata_document
             .as_ref()
             .filter(|_| metadata.client_id_metadata_document_supported)
         {
-            Registration {
-                client_id: url.clone(),
-                client_secret: None,
-                auth: crate::registration::TokenEndpointAuth::None,
-                source: RegistrationSource::MetadataDocument,
-            }
+            let mut registration = Registration::public(url.clone());
+            registration.source = RegistrationSource::MetadataDocument;
+            registration
         } else if metadata.registration_endpoint.is_some() {
             let redirect_uri = self.loopback().await?.redirect_uri().to_owned();
             register_dynamically(
@@ -808,19 +844,15 @@ impl AuthClient {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = request.scope.clone();
         let config = &self.inner.config;
-        let tokens = if let Some(cc) = &config.client_credentials {
+        let tokens = if config.client_credentials.is_some() {
             let mut params = vec![("resource".to_owned(), session.resource.resource.clone())];
             if let Some(scope) = &request.scope {
                 params.push(("scope".into(), scope.clone()));
             }
-            let registration = config
-                .preregistered
-                .get(&session.metadata.issuer)
-                .unwrap_or(cc);
             request_token(
                 &self.inner.oauth,
                 &session.metadata,
-                registration,
+                &session.registration,
                 GRANT_CLIENT_CREDENTIALS,
                 params,
             )

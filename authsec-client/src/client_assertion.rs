@@ -18,7 +18,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -48,6 +47,34 @@ impl fmt::Debug for PrivateKeyJwt {
     }
 }
 
+/// The label and DER bytes of a single-block PEM document (RFC 7468).
+fn pem_body(pem: &str) -> Result<(String, Vec<u8>), ClientKeyError> {
+    let not_pem = || ClientKeyError("the private key is not a PEM document".to_owned());
+    let pem = pem.trim();
+    let first = pem.lines().next().ok_or_else(not_pem)?.trim();
+    let label = first
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("-----"))
+        .ok_or_else(not_pem)?;
+    let footer = format!("-----END {label}-----");
+    let mut body = String::new();
+    let mut ended = false;
+    for line in pem.lines().skip(1).map(str::trim) {
+        if line == footer {
+            ended = true;
+            break;
+        }
+        body.push_str(line);
+    }
+    if !ended {
+        return Err(not_pem());
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| ClientKeyError(format!("the PEM {label} is not valid base64")))?;
+    Ok((label.to_owned(), der))
+}
+
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'a str,
@@ -59,41 +86,54 @@ struct Claims<'a> {
 }
 
 impl PrivateKeyJwt {
-    /// A key from a PEM private key (PKCS#8, or SEC1/PKCS#1 for EC/RSA) and the name of its
-    /// algorithm: `ES256`, `ES384`, `RS256`…`RS512`, `PS256`…`PS512` or `EdDSA`. Symmetric
-    /// algorithms (`HS*`) are refused: that would be `client_secret_jwt`, not a private key.
+    /// A key from a PEM private key and the name of its algorithm: a PKCS#8 `PRIVATE KEY` for
+    /// `ES256`, `ES384` or `EdDSA`, a PKCS#1 `RSA PRIVATE KEY` for `RS256`…`RS512` and
+    /// `PS256`…`PS512`. Symmetric algorithms (`HS*`) are refused: that would be
+    /// `client_secret_jwt`, not a private key. The key is tried once here, so a wrong key fails
+    /// at configuration rather than at the first token request.
     pub fn from_pem(
         client_id: impl Into<String>,
-        pem: impl AsRef<[u8]>,
+        pem: impl AsRef<str>,
         algorithm: impl AsRef<str>,
     ) -> Result<Self, ClientKeyError> {
         let name = algorithm.as_ref();
-        let invalid = ClientKeyError;
         let algorithm = Algorithm::from_str(name)
-            .map_err(|_| invalid(format!("unknown signing algorithm {name:?}")))?;
-        let pem = pem.as_ref();
-        let key = match algorithm {
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+            .map_err(|_| ClientKeyError(format!("unknown signing algorithm {name:?}")))?;
+        let (label, der) = pem_body(pem.as_ref())?;
+        let expected = match algorithm {
+            Algorithm::ES256 | Algorithm::ES384 | Algorithm::EdDSA => "PRIVATE KEY",
             Algorithm::RS256
             | Algorithm::RS384
             | Algorithm::RS512
             | Algorithm::PS256
             | Algorithm::PS384
-            | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+            | Algorithm::PS512 => "RSA PRIVATE KEY",
             _ => {
-                return Err(invalid(format!(
+                return Err(ClientKeyError(format!(
                     "{name} is not an asymmetric signing algorithm"
                 )));
             }
+        };
+        if label != expected {
+            return Err(ClientKeyError(format!(
+                "a {name} key must be a PEM {expected}, not {label}"
+            )));
         }
-        .map_err(|e| invalid(format!("the {name} private key PEM cannot be read: {e}")))?;
+        let key = match algorithm {
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_der(&der),
+            Algorithm::EdDSA => EncodingKey::from_ed_der(&der),
+            _ => EncodingKey::from_rsa_der(&der),
+        };
         authsec_core::jwt::install_crypto_provider();
-        Ok(PrivateKeyJwt {
+        let key = PrivateKeyJwt {
             client_id: client_id.into(),
             algorithm,
             key,
-        })
+        };
+        key.assertion("urn:authsec:key-check").map_err(|_| {
+            ClientKeyError(format!("the PEM {label} is not a usable {name} private key"))
+        })?;
+        Ok(key)
     }
 
     /// The client identifier the assertions are issued for.
@@ -117,9 +157,8 @@ impl PrivateKeyJwt {
             exp: now + LIFETIME.as_secs(),
             jti: URL_SAFE_NO_PAD.encode(jti),
         };
-        encode(&Header::new(self.algorithm), &claims, &self.key).map_err(|e| {
-            ClientKeyError(format!("signing the client assertion failed: {e}"))
-        })
+        encode(&Header::new(self.algorithm), &claims, &self.key)
+            .map_err(|e| ClientKeyError(format!("signing the client assertion failed: {e}")))
     }
 
     /// The token request form fields that authenticate the client: `client_id`,
@@ -147,10 +186,9 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgtnO/lsN089URyAoV
 dnUAWcOksNitgNuMXov/B/tQEgmhRANCAATFHoZbgv3IrfAYCJ+MdtBZ/NFBb8Lm
 9gd20N0d+MGzP/2R6j6HkRYbP5vyFZzgOWXixeeKkAuvFsj/iqRHi22l
 -----END PRIVATE KEY-----";
-    const EC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExR6GW4L9yK3wGAifjHbQWfzRQW/C
-5vYHdtDdHfjBsz/9keo+h5EWGz+b8hWc4Dll4sXnipALrxbI/4qkR4ttpQ==
------END PUBLIC KEY-----";
+    // Its public point (RFC 7518 §6.2.1 x and y).
+    const EC_PUBLIC_X: &str = "xR6GW4L9yK3wGAifjHbQWfzRQW_C5vYHdtDdHfjBsz8";
+    const EC_PUBLIC_Y: &str = "_ZHqPoeRFhs_m_IVnOA5ZeLF54qQC68WyP-KpEeLbaU";
 
     #[derive(serde::Deserialize)]
     struct Seen {
@@ -170,7 +208,7 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExR6GW4L9yK3wGAifjHbQWfzRQW/C
         validation.set_audience(&["https://as.example"]);
         let seen = decode::<Seen>(
             &token,
-            &DecodingKey::from_ec_pem(EC_PUBLIC.as_bytes()).unwrap(),
+            &DecodingKey::from_ec_components(EC_PUBLIC_X, EC_PUBLIC_Y).unwrap(),
             &validation,
         )
         .unwrap()
@@ -210,9 +248,28 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExR6GW4L9yK3wGAifjHbQWfzRQW/C
     #[test]
     fn a_key_that_is_not_pem_is_a_clear_error() {
         let error = PrivateKeyJwt::from_pem("agent-7", "not a key", "ES256").unwrap_err();
-        assert!(
-            matches!(&error, ClientKeyError(why) if why.starts_with("the ES256 private key PEM cannot be read")),
-            "{error}"
+        assert_eq!(
+            error,
+            ClientKeyError("the private key is not a PEM document".into())
+        );
+    }
+
+    #[test]
+    fn an_rsa_algorithm_with_an_ec_key_is_refused() {
+        let error = PrivateKeyJwt::from_pem("agent-7", EC_PRIVATE, "RS256").unwrap_err();
+        assert_eq!(
+            error,
+            ClientKeyError("a RS256 key must be a PEM RSA PRIVATE KEY, not PRIVATE KEY".into())
+        );
+    }
+
+    #[test]
+    fn a_pem_that_is_not_a_key_of_the_algorithm_is_refused() {
+        let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----";
+        let error = PrivateKeyJwt::from_pem("agent-7", garbage, "ES256").unwrap_err();
+        assert_eq!(
+            error,
+            ClientKeyError("the PEM PRIVATE KEY is not a usable ES256 private key".into())
         );
     }
 

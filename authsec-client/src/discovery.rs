@@ -75,6 +75,33 @@ impl AuthServerMetadata {
     }
 }
 
+/// How the `issuer` member of authorization server metadata is checked against the issuer the
+/// client asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssuerCheck {
+    /// Identical strings (RFC 8414 §3.3, CL-MCP-5): the default, and the only safe choice.
+    #[default]
+    Strict,
+    /// Same scheme, host and port only. For authorization servers that publish their origin as
+    /// `issuer` although their issuer identifier has a path (seen in the MCP conformance suite);
+    /// weakens the mix-up defence, so opt in only for such a server.
+    SameOrigin,
+}
+
+impl IssuerCheck {
+    fn accepts(self, expected: &str, found: &str) -> bool {
+        match self {
+            IssuerCheck::Strict => expected == found,
+            IssuerCheck::SameOrigin => {
+                expected == found
+                    || matches!((Url::parse(expected), Url::parse(found)),
+                        (Ok(a), Ok(b)) if a.origin() == b.origin())
+            }
+        }
+    }
+}
+
 /// CL-MCP-7: OAuth fetches go to https, or to http on a loopback host (development); never to
 /// link-local or cloud metadata addresses.
 pub(crate) fn check_fetch_url(url: &Url) -> Result<(), ClientError> {
@@ -185,6 +212,22 @@ pub async fn fetch_resource_metadata(
     request: &Url,
     from_challenge: Option<&str>,
 ) -> Result<ResourceMetadata, ClientError> {
+    try_fetch_resource_metadata(http, request, from_challenge)
+        .await?
+        .ok_or_else(|| {
+            ClientError::Discovery(format!(
+                "no protected resource metadata for {request} (RFC 9728 well-known URLs answered 4xx)"
+            ))
+        })
+}
+
+/// Like [`fetch_resource_metadata`], `Ok(None)` when every URL answered 4xx (a server that
+/// predates RFC 9728).
+pub(crate) async fn try_fetch_resource_metadata(
+    http: &reqwest::Client,
+    request: &Url,
+    from_challenge: Option<&str>,
+) -> Result<Option<ResourceMetadata>, ClientError> {
     let mut candidates = Vec::new();
     if let Some(u) = from_challenge {
         candidates.push(Url::parse(u).map_err(|e| {
@@ -212,14 +255,10 @@ pub async fn fetch_resource_metadata(
                     metadata.resource
                 )));
             }
-            return Ok(metadata);
+            return Ok(Some(metadata));
         }
     }
-    let tried: Vec<String> = tried.iter().map(Url::to_string).collect();
-    Err(ClientError::Discovery(format!(
-        "no protected resource metadata for {request} (tried {})",
-        tried.join(", ")
-    )))
+    Ok(None)
 }
 
 /// The authorization server metadata URLs for `issuer`, in the MCP order (CL-MCP-4): RFC 8414
@@ -249,14 +288,30 @@ pub fn authorization_server_metadata_urls(issuer: &Url) -> Vec<Url> {
 pub async fn fetch_authorization_server_metadata(
     http: &reqwest::Client,
     issuer: &str,
+    check: IssuerCheck,
 ) -> Result<AuthServerMetadata, ClientError> {
+    try_fetch_authorization_server_metadata(http, issuer, check)
+        .await?
+        .ok_or_else(|| {
+            ClientError::Discovery(format!(
+                "no authorization server metadata for {issuer} (RFC 8414 and OpenID discovery both answered 4xx)"
+            ))
+        })
+}
+
+/// Like [`fetch_authorization_server_metadata`], `Ok(None)` when every URL answered 4xx.
+pub(crate) async fn try_fetch_authorization_server_metadata(
+    http: &reqwest::Client,
+    issuer: &str,
+    check: IssuerCheck,
+) -> Result<Option<AuthServerMetadata>, ClientError> {
     let issuer_url = Url::parse(issuer)
         .map_err(|e| ClientError::Discovery(format!("issuer {issuer:?} is not a URL: {e}")))?;
     for url in authorization_server_metadata_urls(&issuer_url) {
         let Some(metadata): Option<AuthServerMetadata> = get_document(http, &url).await? else {
             continue;
         };
-        if metadata.issuer != issuer {
+        if !check.accepts(issuer, &metadata.issuer) {
             return Err(ClientError::IssuerMismatch {
                 expected: issuer.to_owned(),
                 found: metadata.issuer,
@@ -277,11 +332,41 @@ pub async fn fetch_authorization_server_metadata(
                 )));
             }
         }
-        return Ok(metadata);
+        return Ok(Some(metadata));
     }
-    Err(ClientError::Discovery(format!(
-        "no authorization server metadata for {issuer} (RFC 8414 and OpenID discovery both failed)"
-    )))
+    Ok(None)
+}
+
+/// MCP 2025-03-26 fallback (CL-MCP-23) for a server with no RFC 9728 metadata: its origin is the
+/// authorization server.
+pub(crate) fn legacy_resource_metadata(request: &Url) -> ResourceMetadata {
+    ResourceMetadata {
+        resource: resource_key(request),
+        authorization_servers: vec![request.origin().ascii_serialization()],
+        scopes_supported: Vec::new(),
+    }
+}
+
+/// MCP 2025-03-26 fallback for an origin with no metadata at all: the default endpoints
+/// `/authorize`, `/token`, `/register`, PKCE S256 assumed.
+pub(crate) fn legacy_authorization_server_metadata(origin: &str) -> AuthServerMetadata {
+    AuthServerMetadata {
+        issuer: origin.to_owned(),
+        authorization_endpoint: Some(format!("{origin}/authorize")),
+        token_endpoint: format!("{origin}/token"),
+        registration_endpoint: Some(format!("{origin}/register")),
+        revocation_endpoint: None,
+        scopes_supported: Vec::new(),
+        code_challenge_methods_supported: vec!["S256".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "none".into(),
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+        ],
+        grant_types_supported: Vec::new(),
+        client_id_metadata_document_supported: false,
+        authorization_response_iss_parameter_supported: false,
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +440,19 @@ mod tests {
             &u("https://h.example/mcp/sub")
         ));
         assert!(!resource_covers("not a url", &request));
+    }
+
+    #[test]
+    fn issuer_check_is_exact_unless_same_origin_is_chosen() {
+        let strict = IssuerCheck::default();
+        assert!(strict.accepts("https://a.example/t1", "https://a.example/t1"));
+        assert!(!strict.accepts("https://a.example/t1", "https://a.example"));
+        assert!(!strict.accepts("https://a.example", "https://A.example"));
+        assert!(!strict.accepts("https://a.example", "https://a.example/"));
+        let relaxed = IssuerCheck::SameOrigin;
+        assert!(relaxed.accepts("https://a.example/t1", "https://a.example"));
+        assert!(!relaxed.accepts("https://a.example/t1", "https://evil.example/t1"));
+        assert!(!relaxed.accepts("https://a.example/t1", "http://a.example/t1"));
     }
 
     #[test]

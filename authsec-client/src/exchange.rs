@@ -29,7 +29,9 @@ impl AuthClient {
             .authorization_servers
             .first()
             .ok_or_else(|| ClientError::Exchange("no authorization server".into()))?;
-        let metadata = fetch_authorization_server_metadata(self.oauth_http(), issuer).await?;
+        let metadata =
+            fetch_authorization_server_metadata(self.oauth_http(), issuer, self.issuer_check())
+                .await?;
         let registration = self.confidential_registration(issuer).ok_or_else(|| {
             ClientError::Exchange(format!(
                 "token exchange needs a confidential client at {issuer}: configure client_credentials or a pre-registered confidential client"

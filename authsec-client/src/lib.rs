@@ -52,8 +52,8 @@
 
 pub mod authorization;
 pub mod challenge;
-pub mod client_assertion;
 mod client;
+pub mod client_assertion;
 pub mod denial;
 pub mod discovery;
 pub mod error;
@@ -67,8 +67,9 @@ pub mod token;
 pub use authorization::{AuthorizationRequest, UserAgent};
 pub use challenge::{Challenge, parse_www_authenticate};
 pub use client::{Attempts, AuthClient, AuthClientBuilder};
+pub use client_assertion::PrivateKeyJwt;
 pub use denial::ServerDenial;
-pub use discovery::{AuthServerMetadata, ResourceMetadata};
+pub use discovery::{AuthServerMetadata, IssuerCheck, ResourceMetadata};
 pub use error::ClientError;
 pub use event::ClientEvent;
 pub use registration::{Registration, RegistrationSource, TokenEndpointAuth};

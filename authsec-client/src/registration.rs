@@ -1,7 +1,11 @@
 //! Client registration: a pre-registered client, a client ID metadata document (CIMD), or RFC
 //! 7591 dynamic registration, in that order (CL-MCP-9..11).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+
+use crate::client_assertion::PrivateKeyJwt;
 
 use crate::discovery::AuthServerMetadata;
 use crate::error::ClientError;
@@ -16,6 +20,8 @@ pub enum TokenEndpointAuth {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form.
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuth {
@@ -25,6 +31,7 @@ impl TokenEndpointAuth {
             TokenEndpointAuth::None => "none",
             TokenEndpointAuth::ClientSecretBasic => "client_secret_basic",
             TokenEndpointAuth::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuth::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -34,6 +41,7 @@ impl TokenEndpointAuth {
             "none" => Some(TokenEndpointAuth::None),
             "client_secret_basic" => Some(TokenEndpointAuth::ClientSecretBasic),
             "client_secret_post" => Some(TokenEndpointAuth::ClientSecretPost),
+            "private_key_jwt" => Some(TokenEndpointAuth::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -52,7 +60,7 @@ pub enum RegistrationSource {
 }
 
 /// A client registration at one authorization server.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Registration {
     /// The client identifier.
@@ -63,6 +71,10 @@ pub struct Registration {
     pub auth: TokenEndpointAuth,
     /// Where it came from.
     pub source: RegistrationSource,
+    /// The signing key for `private_key_jwt`.
+    pub private_key: Option<Arc<PrivateKeyJwt>>,
+    /// Whether `auth` was chosen by the agent's author (else it follows the AS's metadata).
+    pub(crate) auth_explicit: bool,
 }
 
 impl Registration {
@@ -73,6 +85,8 @@ impl Registration {
             client_secret: None,
             auth: TokenEndpointAuth::None,
             source: RegistrationSource::Preregistered,
+            private_key: None,
+            auth_explicit: false,
         }
     }
 
@@ -83,22 +97,65 @@ impl Registration {
             client_secret: Some(client_secret.into()),
             auth: TokenEndpointAuth::ClientSecretBasic,
             source: RegistrationSource::Preregistered,
+            private_key: None,
+            auth_explicit: false,
         }
     }
 
-    /// Uses `auth` at the token endpoint.
+    /// A pre-registered client authenticating with `private_key_jwt`.
+    pub fn private_key_jwt(key: PrivateKeyJwt) -> Self {
+        Registration {
+            client_id: key.client_id().to_owned(),
+            client_secret: None,
+            auth: TokenEndpointAuth::PrivateKeyJwt,
+            source: RegistrationSource::Preregistered,
+            private_key: Some(Arc::new(key)),
+            auth_explicit: true,
+        }
+    }
+
+    /// Uses `auth` at the token endpoint (otherwise a client with a secret uses what the
+    /// authorization server lists: `client_secret_basic`, else `client_secret_post`).
     pub fn with_auth(mut self, auth: TokenEndpointAuth) -> Self {
         self.auth = auth;
+        self.auth_explicit = true;
         self
     }
 
-    /// Adds this client's authentication to a token/revocation request.
+    /// This registration with its method fitted to what `metadata` supports, unless chosen
+    /// explicitly.
+    pub(crate) fn fitted_to(mut self, metadata: &AuthServerMetadata) -> Self {
+        if self.auth_explicit || self.client_secret.is_none() {
+            return self;
+        }
+        if !metadata.supports_auth_method(self.auth.as_str()) {
+            if metadata.supports_auth_method("client_secret_basic") {
+                self.auth = TokenEndpointAuth::ClientSecretBasic;
+            } else if metadata.supports_auth_method("client_secret_post") {
+                self.auth = TokenEndpointAuth::ClientSecretPost;
+            }
+        }
+        self
+    }
+
+    /// Adds this client's authentication to a token request at the AS `issuer`.
     pub(crate) fn authenticate(
         &self,
         request: reqwest::RequestBuilder,
         form: &mut Vec<(String, String)>,
-    ) -> reqwest::RequestBuilder {
-        match (self.auth, &self.client_secret) {
+        issuer: &str,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        if let (TokenEndpointAuth::PrivateKeyJwt, Some(key)) = (self.auth, &self.private_key) {
+            let fields = key
+                .form_fields(issuer)
+                .map_err(|e| ClientError::Registration {
+                    issuer: issuer.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            form.extend(fields);
+            return Ok(request);
+        }
+        Ok(match (self.auth, &self.client_secret) {
             (TokenEndpointAuth::ClientSecretBasic, Some(secret)) => {
                 // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
                 let enc = |s: &str| {
@@ -115,7 +172,7 @@ impl Registration {
                 form.push(("client_id".into(), self.client_id.clone()));
                 request
             }
-        }
+        })
     }
 }
 
@@ -198,5 +255,7 @@ pub(crate) async fn register_dynamically(
         client_secret,
         auth,
         source: RegistrationSource::Dynamic,
+        private_key: None,
+        auth_explicit: true,
     })
 }

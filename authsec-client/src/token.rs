@@ -100,7 +100,7 @@ pub(crate) async fn request_token(
     let endpoint = metadata.token_endpoint.as_str();
     let mut form = vec![("grant_type".to_owned(), grant.to_owned())];
     form.extend(params);
-    let request = registration.authenticate(http.post(endpoint), &mut form);
+    let request = registration.authenticate(http.post(endpoint), &mut form, &metadata.issuer)?;
     let response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .form(&form)
