@@ -131,7 +131,9 @@ impl PrivateKeyJwt {
             key,
         };
         key.assertion("urn:authsec:key-check").map_err(|_| {
-            ClientKeyError(format!("the PEM {label} is not a usable {name} private key"))
+            ClientKeyError(format!(
+                "the PEM {label} is not a usable {name} private key"
+            ))
         })?;
         Ok(key)
     }

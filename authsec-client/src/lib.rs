@@ -61,6 +61,8 @@ pub mod event;
 mod exchange;
 mod loopback;
 pub mod registration;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 pub mod store;
 pub mod token;
 
