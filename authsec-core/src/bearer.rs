@@ -104,15 +104,13 @@ fn is_b64token(token: &[u8]) -> bool {
 /// `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`, without branches.
 #[inline(always)]
 fn is_b64token_char(b: u8) -> bool {
-    // `b | 0x20` folds `A-Z` onto `a-z` (and nothing else onto them).
+    // `b | 0x20` folds `A-Z` onto `a-z` (and nothing else onto them); `-./0-9` is the one range
+    // 0x2D..=0x39. Five tests per byte, which the compiler runs 16 bytes at a time.
     ((b | 0x20).wrapping_sub(b'a') < 26)
-        | (b.wrapping_sub(b'0') < 10)
-        | (b == b'-')
-        | (b == b'.')
+        | (b.wrapping_sub(b'-') <= b'9' - b'-')
         | (b == b'_')
         | (b == b'~')
         | (b == b'+')
-        | (b == b'/')
 }
 
 fn query_has_access_token(query: &str) -> bool {
@@ -123,6 +121,14 @@ fn query_has_access_token(query: &str) -> bool {
 mod tests {
     use super::*;
     use crate::DenialCode;
+
+    #[test]
+    fn b64token_chars_are_exactly_the_rfc_6750_set() {
+        for b in 0..=u8::MAX {
+            let spec = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_b64token_char(b), spec, "byte {b:#04x}");
+        }
+    }
 
     fn one(value: &str) -> Authorization<'_> {
         Authorization::One(value.as_bytes())
