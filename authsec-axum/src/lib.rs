@@ -41,11 +41,13 @@
 #![warn(missing_docs)]
 
 mod extract;
+mod in_process;
 mod layer;
 mod metadata;
 mod sse;
 
 pub use authsec_core::{Guard, Principal};
 pub use extract::{Authenticated, LayerMissing};
+pub use in_process::InProcessMcp;
 pub use layer::{Authsec, AuthsecLayer, DEFAULT_MAX_BODY_BYTES};
 pub use metadata::{metadata_router, metadata_router_path_only};

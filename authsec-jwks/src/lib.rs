@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod control_plane;
 pub mod discovery;
 pub mod error;
 pub mod fetch;
