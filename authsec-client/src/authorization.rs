@@ -27,6 +27,64 @@ pub trait UserAgent: Send + Sync {
     async fn open(&self, url: &Url) -> Result<(), String>;
 }
 
+/// A [`UserAgent`] for authorization servers that approve without a user (a local development
+/// issuer with headless consent, a conformance suite): it GETs the authorization URL and follows
+/// its redirects, with a plain HTTP client, until one reaches the client's loopback listener.
+///
+/// Never use it with a real authorization server: it would need a real user.
+#[derive(Clone, Debug)]
+pub struct HeadlessUserAgent {
+    http: reqwest::Client,
+}
+
+impl HeadlessUserAgent {
+    /// A headless user agent.
+    pub fn new() -> Self {
+        HeadlessUserAgent {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Default for HeadlessUserAgent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl UserAgent for HeadlessUserAgent {
+    async fn open(&self, url: &Url) -> Result<(), String> {
+        let mut next = url.clone();
+        for _ in 0..8 {
+            let response = self
+                .http
+                .get(next.clone())
+                .send()
+                .await
+                .map_err(|e| format!("GET {next}: {e}"))?;
+            let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                return if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("GET {next} answered {}", response.status()))
+                };
+            };
+            next = next
+                .join(location)
+                .map_err(|e| format!("bad redirect {location:?}: {e}"))?;
+        }
+        Err("too many redirects".into())
+    }
+}
+
 /// What an authorization request asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -445,6 +445,11 @@ impl AuthClient {
                     return Err(self.give_up(denial, attempts));
                 }
                 let rediscover = denial.code == DenialCode::InvalidAudience;
+                // What the agent had, read before a rediscovery replaces the session.
+                let previous_scope = match self.known_session(url) {
+                    Some(old) => self.granted_scope(&old).await?,
+                    None => None,
+                };
                 let session = self
                     .session(url, denial.resource_metadata.as_deref(), rediscover)
                     .await?;
@@ -456,7 +461,10 @@ impl AuthClient {
                     }
                 }
                 let scope = match sent {
-                    Some(_) => self.granted_scope(&session).await?,
+                    Some(_) => match previous_scope {
+                        Some(scope) => Some(scope),
+                        None => self.granted_scope(&session).await?,
+                    },
                     None => denial
                         .scope
                         .clone()

@@ -66,7 +66,7 @@ pub mod rmcp;
 pub mod store;
 pub mod token;
 
-pub use authorization::{AuthorizationRequest, UserAgent};
+pub use authorization::{AuthorizationRequest, HeadlessUserAgent, UserAgent};
 pub use challenge::{Challenge, parse_www_authenticate};
 pub use client::{Attempts, AuthClient, AuthClientBuilder};
 pub use client_assertion::PrivateKeyJwt;
