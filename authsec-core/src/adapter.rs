@@ -11,7 +11,9 @@
 //! headers ([`MetadataEndpoint`]).
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
+use crate::audit::{self, DecidingRule, checks};
 use crate::bearer::Authorization;
 use crate::client_ip;
 use crate::denial::{Denial, RenderedDenial};
@@ -226,7 +228,7 @@ impl Protection {
             .is_some_and(|len| len > self.max_body_bytes as u64)
     }
 
-    /// The `413` for a body over the bound.
+    /// The `413` for a body over the bound (recorded in the audit log and metrics).
     pub fn body_too_large(&self) -> Verdict {
         let denial = Denial::invalid_request(format!(
             "the request body exceeds {} bytes",
@@ -234,26 +236,57 @@ impl Protection {
         ));
         let mut response = self.guard.render(&denial);
         response.status = 413;
+        audit::record(
+            Err(&denial),
+            None,
+            &DecidingRule::Check(checks::BODY_LIMIT),
+            None,
+            Some(response.status),
+            Duration::ZERO,
+        );
         Verdict::Deny { denial, response }
     }
 
-    /// The `400` for a body that could not be read.
+    /// The `400` for a body that could not be read (recorded in the audit log and metrics).
     pub fn unreadable_body(&self) -> Verdict {
-        self.deny(Denial::invalid_request(
-            "the request body could not be read",
-        ))
+        let denial = Denial::invalid_request("the request body could not be read");
+        self.deny_recorded(
+            denial,
+            None,
+            &DecidingRule::Check(checks::REQUEST),
+            None,
+            Duration::ZERO,
+        )
     }
 
-    fn deny(&self, denial: Denial) -> Verdict {
+    /// Renders a denial and records it.
+    fn deny_recorded(
+        &self,
+        denial: Denial,
+        principal: Option<&Principal>,
+        rule: &DecidingRule,
+        request: Option<&AccessRequest<'_>>,
+        latency: Duration,
+    ) -> Verdict {
         let response = self.guard.render(&denial);
+        audit::record(
+            Err(&denial),
+            principal,
+            rule,
+            request,
+            Some(response.status),
+            latency,
+        );
         Verdict::Deny { denial, response }
     }
 
-    /// Classifies and checks one request to a protected path.
+    /// Classifies and checks one request to a protected path, and records the decision: one
+    /// audit event and the decision metrics ([`crate::audit`]).
     pub async fn check<H: RequestHeaders + ?Sized>(
         &self,
         request: &IncomingRequest<'_, H>,
     ) -> Verdict {
+        let started = Instant::now();
         let headers = request.headers;
         let mcp = match request.body {
             Some(body) => {
@@ -263,7 +296,15 @@ impl Protection {
                 };
                 match classify(body, mcp_headers) {
                     Ok(mcp) => Some(mcp),
-                    Err(denial) => return self.deny(denial),
+                    Err(denial) => {
+                        return self.deny_recorded(
+                            denial,
+                            None,
+                            &DecidingRule::Check(checks::REQUEST),
+                            None,
+                            started.elapsed(),
+                        );
+                    }
                 }
             }
             None => None,
@@ -285,13 +326,30 @@ impl Protection {
             .mcp(mcp.as_ref())
             .session_id(headers.text(headers::MCP_SESSION_ID))
             .client_ip(client_ip);
-        match self.guard.check(&access).await {
-            Decision::Allow(principal) => Verdict::Allow {
-                principal,
-                lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
-                client_ip,
-            },
-            Decision::Deny(denial) => self.deny(denial),
+        let ruled = self.guard.check_with_rule(&access).await;
+        match ruled.decision {
+            Decision::Allow(principal) => {
+                audit::record(
+                    Ok(&principal),
+                    None,
+                    &ruled.rule,
+                    Some(&access),
+                    None,
+                    started.elapsed(),
+                );
+                Verdict::Allow {
+                    principal,
+                    lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
+                    client_ip,
+                }
+            }
+            Decision::Deny(denial) => self.deny_recorded(
+                denial,
+                ruled.principal.as_ref(),
+                &ruled.rule,
+                Some(&access),
+                started.elapsed(),
+            ),
         }
     }
 

@@ -18,10 +18,11 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 
+use crate::audit::{DecidingRule, checks};
 use crate::bearer::{Authorization, extract_bearer};
 use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SystemClock};
-use crate::denial::{Denial, RenderedDenial};
+use crate::denial::{Denial, DenialCode, RenderedDenial};
 use crate::error::ConfigError;
 use crate::jwt::DEFAULT_LEEWAY_SECONDS;
 use crate::manifest::ToolManifest;
@@ -30,7 +31,7 @@ use crate::mcp::McpRequest;
 use crate::principal::{Principal, TokenSource};
 use crate::resource::{ProtectedResourceMetadata, Resource};
 use crate::scope::validate_scope_token;
-use crate::verifier::{Policy, PolicyRequest, RevocationCheck, TokenVerifier};
+use crate::verifier::{Policy, PolicyOutcome, PolicyRequest, RevocationCheck, TokenVerifier};
 
 /// Default number of verified tokens kept in memory.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
@@ -100,6 +101,36 @@ pub enum Decision {
     Deny(Denial),
 }
 
+/// A [`Decision`] with what the audit log records about it ([`Guard::check_with_rule`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RuledDecision {
+    /// The decision.
+    pub decision: Decision,
+    /// The check or policy rule that decided (for an allowed request: the policy rule that
+    /// allowed it, else [`checks::NONE`]).
+    pub rule: DecidingRule,
+    /// The caller, once the token was verified (also for a denial by checks 3 to 5).
+    pub principal: Option<Principal>,
+}
+
+/// What [`Guard::check_with_rule`] learns on the way.
+struct Trail {
+    rule: DecidingRule,
+    principal: Option<Principal>,
+}
+
+impl Trail {
+    /// Takes a policy's outcome, remembering its rule.
+    fn policy(&mut self, outcome: PolicyOutcome) -> Result<(), Denial> {
+        self.rule = match outcome.rule {
+            Some(rule) => DecidingRule::Policy(rule),
+            None => DecidingRule::Check(checks::POLICY),
+        };
+        outcome.result
+    }
+}
+
 /// The request pipeline. Cheap to clone; build it once with [`Guard::builder`].
 #[derive(Clone)]
 pub struct Guard {
@@ -161,19 +192,45 @@ impl Guard {
 
     /// Runs checks 1 to 5 on one request.
     pub async fn check(&self, request: &AccessRequest<'_>) -> Decision {
-        match self.check_inner(request).await {
+        self.check_with_rule(request).await.decision
+    }
+
+    /// [`check`](Self::check), also saying which check or policy rule decided and who the
+    /// caller was: what the audit log records ([`crate::audit`]).
+    pub async fn check_with_rule(&self, request: &AccessRequest<'_>) -> RuledDecision {
+        let mut trail = Trail {
+            rule: DecidingRule::Check(checks::REQUEST),
+            principal: None,
+        };
+        let decision = match self.check_inner(request, &mut trail).await {
             Ok(principal) => Decision::Allow(principal),
             Err(denial) => Decision::Deny(denial),
+        };
+        RuledDecision {
+            decision,
+            rule: trail.rule,
+            principal: trail.principal,
         }
     }
 
-    async fn check_inner(&self, request: &AccessRequest<'_>) -> Result<Principal, Denial> {
+    async fn check_inner(
+        &self,
+        request: &AccessRequest<'_>,
+        trail: &mut Trail,
+    ) -> Result<Principal, Denial> {
         let inner = &*self.inner;
         let token = extract_bearer(request.authorization, request.query)?
             .ok_or_else(|| Denial::missing_token().with_scope(inner.initial_scopes.clone()))?;
         // Checks 1 and 2.
-        let principal = self.authenticate(token).await?;
+        trail.rule = DecidingRule::Check(checks::TOKEN);
+        let principal = self.authenticate(token).await.inspect_err(|denial| {
+            if denial.code() == DenialCode::InvalidAudience {
+                trail.rule = DecidingRule::Check(checks::AUDIENCE);
+            }
+        })?;
+        trail.principal = Some(principal.clone());
         if let Some(session_id) = request.session_id {
+            trail.rule = DecidingRule::Check(checks::SESSION);
             self.check_session(session_id, &principal)?;
         }
         // One manifest for the whole request; a live source is only asked when tools are named
@@ -185,13 +242,22 @@ impl Guard {
             _ => ManifestView::Fixed(&inner.manifest),
         };
         // Check 3.
-        self.check_scopes(&principal, request, &manifest)?;
+        trail.rule = DecidingRule::Check(checks::SCOPE);
+        self.check_scopes(&principal, request, &manifest)
+            .inspect_err(|denial| {
+                if denial.code() == DenialCode::PolicyDenied {
+                    trail.rule = DecidingRule::Check(checks::ROLE_BINDING);
+                }
+            })?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
+            trail.rule = DecidingRule::Check(checks::REVOCATION);
             revocation.check(token, &principal).await?;
         }
         // Check 5.
-        self.check_policy(&principal, request, &manifest).await?;
+        trail.rule = DecidingRule::Check(checks::NONE);
+        self.check_policy(&principal, request, &manifest, trail)
+            .await?;
         Ok(principal)
     }
 
@@ -348,6 +414,7 @@ impl Guard {
         principal: &Principal,
         request: &AccessRequest<'_>,
         manifest: &ToolManifest,
+        trail: &mut Trail,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let now = inner.clock.now();
@@ -362,7 +429,7 @@ impl Guard {
         };
         let Some(mcp) = request.mcp else {
             return match &inner.policy {
-                Some(policy) => policy.evaluate(&base).await,
+                Some(policy) => trail.policy(policy.evaluate_with_rule(&base).await),
                 None => Ok(()),
             };
         };
@@ -372,6 +439,7 @@ impl Guard {
             if let Some(tool) = tool
                 && rule.is_none()
             {
+                trail.rule = DecidingRule::Check(checks::MANIFEST);
                 return Err(Denial::policy_denied(format!(
                     "the tool {:?} is not in this server's tool manifest",
                     truncate(tool)
@@ -385,7 +453,7 @@ impl Guard {
                     method: message.method.as_deref(),
                     ..base
                 };
-                policy.evaluate(&request).await?;
+                trail.policy(policy.evaluate_with_rule(&request).await)?;
             }
         }
         Ok(())

@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod audit;
 pub mod bearer;
 pub mod client_ip;
 pub mod clock;
@@ -60,21 +61,22 @@ pub mod jwt;
 pub mod manifest;
 pub mod manifest_source;
 pub mod mcp;
+pub mod metric;
 pub mod principal;
 pub mod resource;
 pub mod scope;
 mod signature;
-pub mod tool_inventory;
 pub mod tools_list;
 pub mod verifier;
 
 pub use adapter::{IncomingRequest, Protection, RequestHeaders, ResponseFilter, Verdict};
+pub use audit::DecidingRule;
 pub use bearer::{Authorization, extract_bearer};
 pub use client_ip::TrustedProxies;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use denial::{ClientAction, Denial, DenialCode, RenderedDenial};
 pub use error::ConfigError;
-pub use guard::{AccessRequest, Decision, Guard, GuardBuilder};
+pub use guard::{AccessRequest, Decision, Guard, GuardBuilder, RuledDecision};
 pub use jwt::{
     JwtRules, JwtVerifier, KeyLookupError, KeyResolver, StaticKeys, TypPolicy, VerificationKey,
     install_crypto_provider,
@@ -85,7 +87,9 @@ pub use mcp::{McpHeaders, McpMessage, McpRequest, classify};
 pub use principal::{Claims, Principal, TokenSource};
 pub use resource::{ProtectedResourceMetadata, Resource};
 pub use scope::ScopeSet;
-pub use verifier::{Policy, PolicyRequest, RejectAll, RevocationCheck, TokenVerifier};
+pub use verifier::{
+    Policy, PolicyOutcome, PolicyRequest, RejectAll, RevocationCheck, TokenVerifier,
+};
 
 /// Re-exported so implementors of [`KeyResolver`] and users of [`JwtRules`] need no direct
 /// dependency on jsonwebtoken.

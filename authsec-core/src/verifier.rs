@@ -4,6 +4,7 @@
 //! behind these traits, implemented in authsec-jwks, authsec-policy or by the user.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
@@ -41,6 +42,13 @@ pub trait Policy: Send + Sync + 'static {
     /// Decides one request (for a JSON-RPC batch, once per `tools/call` element).
     async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial>;
 
+    /// [`evaluate`](Self::evaluate), naming the rule that decided, for the audit log
+    /// ([`DecidingRule`](crate::audit::DecidingRule)). The default names none; a policy made of
+    /// named rules overrides it (authsec-policy's `PolicySet` does).
+    async fn evaluate_with_rule(&self, request: &PolicyRequest<'_>) -> PolicyOutcome {
+        PolicyOutcome::new(self.evaluate(request).await)
+    }
+
     /// Check 3's input: the scopes this request may use, when the policy narrows what the token
     /// grants (role bindings). `None`, the default, means exactly the token's scopes.
     ///
@@ -55,6 +63,29 @@ pub trait Policy: Send + Sync + 'static {
     fn effective_scopes(&self, request: &PolicyRequest<'_>) -> Option<ScopeSet> {
         let _ = request;
         None
+    }
+}
+
+/// A check-5 outcome and the name of the rule that decided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyOutcome {
+    /// Whether the request may proceed.
+    pub result: Result<(), Denial>,
+    /// The deciding rule, when the policy names its rules.
+    pub rule: Option<Arc<str>>,
+}
+
+impl PolicyOutcome {
+    /// An outcome without a rule name.
+    pub fn new(result: Result<(), Denial>) -> Self {
+        PolicyOutcome { result, rule: None }
+    }
+
+    /// Names the deciding rule.
+    pub fn with_rule(mut self, rule: Arc<str>) -> Self {
+        self.rule = Some(rule);
+        self
     }
 }
 

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use authsec_core::jwt::{DEFAULT_LEEWAY_SECONDS, DEFAULT_MAX_TOKEN_BYTES};
+use authsec_core::metric;
 use authsec_core::principal::fingerprint;
 use authsec_core::{Claims, Denial, Principal, RevocationCheck, TokenSource, TokenVerifier};
 use base64::Engine;
@@ -397,6 +398,7 @@ impl Introspector {
         if let Some(cached) = self.inner.answers.get(&key) {
             let now = Instant::now();
             if now < cached.until {
+                metrics::counter!(metric::INTROSPECTION_CACHE_HITS_TOTAL).increment(1);
                 return Ok(cached.status);
             }
             // Only this expired answer: a fresh one may have replaced it meanwhile.
@@ -412,6 +414,7 @@ impl Introspector {
             if let Some(cached) = self.inner.answers.get(&key)
                 && Instant::now() < cached.until
             {
+                metrics::counter!(metric::INTROSPECTION_CACHE_HITS_TOTAL).increment(1);
                 return Ok(cached.status);
             }
             match in_flight.get(&key) {
@@ -462,7 +465,24 @@ impl Introspector {
         async move {
             // Dropped last, or when the work is dropped unfinished.
             let _landing = landing;
+            let started = Instant::now();
             let result = inner.call(&token).await;
+            metrics::histogram!(metric::INTROSPECTION_DURATION_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            match &result {
+                Ok(TokenStatus::Active(_)) => {
+                    metrics::counter!(metric::INTROSPECTION_REQUESTS_TOTAL, "outcome" => "active")
+                        .increment(1)
+                }
+                Ok(TokenStatus::Inactive) => {
+                    metrics::counter!(metric::INTROSPECTION_REQUESTS_TOTAL, "outcome" => "inactive")
+                        .increment(1)
+                }
+                Err(_) => {
+                    metrics::counter!(metric::INTROSPECTION_REQUESTS_TOTAL, "outcome" => "error")
+                        .increment(1)
+                }
+            }
             if let Ok(status) = &result {
                 inner.remember(key, status);
             }

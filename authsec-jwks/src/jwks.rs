@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use authsec_core::jsonwebtoken::Algorithm;
 use authsec_core::jsonwebtoken::jwk::Jwk;
 use authsec_core::jwt::select_key;
+use authsec_core::metric;
 use authsec_core::{KeyLookupError, KeyResolver, VerificationKey};
 use quick_cache::sync::Cache;
 use reqwest::header::{AGE, CACHE_CONTROL, HeaderMap};
@@ -324,12 +325,14 @@ impl Inner {
         state.last_attempt = Some(started);
         let outcome = match result {
             Ok(set) => {
+                metrics::counter!(metric::JWKS_REFRESHES_TOTAL).increment(1);
                 let set = Arc::new(set);
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(set.clone());
                 state.last_error = None;
                 Ok(set)
             }
             Err(error) => {
+                metrics::counter!(metric::JWKS_REFRESH_FAILURES_TOTAL).increment(1);
                 tracing::warn!(jwks_uri = %self.uri, %error, "JWKS fetch failed; cached keys stay in use");
                 state.last_error = Some(error.clone());
                 Err(error)

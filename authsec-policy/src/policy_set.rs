@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use authsec_core::scope::validate_scope_token;
-use authsec_core::{ConfigError, Denial, Policy, PolicyRequest, ScopeSet, ToolManifest};
+use authsec_core::{
+    ConfigError, Denial, Policy, PolicyOutcome, PolicyRequest, ScopeSet, ToolManifest,
+};
 use serde_json::Value;
 
 use crate::binding::{Binding, Bindings, BoundRole, DEFAULT_GROUPS_CLAIM};
@@ -258,6 +260,11 @@ impl PolicySet {
                 let (metered, _) = counted.get(bucket).or(counted.first())?;
                 let quota = &metered.quota;
                 let seconds = retry_after_ms.div_ceil(1000).max(1);
+                metrics::counter!(
+                    authsec_core::metric::QUOTA_REJECTIONS_TOTAL,
+                    "quota" => quota.name().to_owned()
+                )
+                .increment(1);
                 let description = format!(
                     "the {:?} quota of {} {} is used up; retry in {seconds} s",
                     quota.name(),
@@ -334,6 +341,14 @@ impl Policy for PolicySet {
         let ruling = self.decide(request).await;
         self.record(request, &ruling);
         ruling.into_result()
+    }
+
+    /// Names the [`Ruling`]'s rule, for authsec-core's audit event.
+    async fn evaluate_with_rule(&self, request: &PolicyRequest<'_>) -> PolicyOutcome {
+        let ruling = self.decide(request).await;
+        self.record(request, &ruling);
+        let rule = ruling.rule.clone();
+        PolicyOutcome::new(ruling.into_result()).with_rule(rule)
     }
 
     /// With bindings configured: the token's scopes that the caller's bindings allow.
