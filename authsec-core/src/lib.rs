@@ -66,6 +66,7 @@ pub mod principal;
 pub mod resource;
 pub mod scope;
 mod signature;
+pub mod tool_inventory;
 pub mod tools_list;
 pub mod verifier;
 
