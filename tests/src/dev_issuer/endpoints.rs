@@ -479,6 +479,15 @@ fn token_inner(
             allowed(GRANT_CLIENT_CREDENTIALS)?;
             client_credentials_grant(inner, &params, &client)
         }
+        GRANT_TOKEN_EXCHANGE => {
+            if how != Authenticated::Secret {
+                return Err(OAuthError::bad_request(
+                    "unauthorized_client",
+                    "token exchange requires a confidential client",
+                ));
+            }
+            token_exchange_grant(inner, &params, &client)
+        }
         other => Err(OAuthError::bad_request(
             "unsupported_grant_type",
             format!("grant_type {other:?} is not supported"),
@@ -760,6 +769,76 @@ fn client_credentials_grant(
     )
     .map_err(internal)?;
     Ok(token_body(access_token, expires_in, &scopes, None))
+}
+
+/// RFC 8693 token exchange grant type.
+const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 token type of an access token.
+const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// RFC 8693: a confidential client (an MCP server) swaps an active access token this issuer
+/// issued for a new one for another `resource`, with at most the subject token's scopes. The
+/// new token keeps the subject and the original authentication (`acr`, `amr`, `auth_time`);
+/// its `client_id` is the exchanging client. Not advertised in the metadata.
+fn token_exchange_grant(
+    inner: &Inner,
+    params: &Params,
+    client: &ClientRegistration,
+) -> Result<Value, OAuthError> {
+    let subject_token = params.require("subject_token")?;
+    if params.require("subject_token_type")? != TOKEN_TYPE_ACCESS_TOKEN {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token_type must be {TOKEN_TYPE_ACCESS_TOKEN}"
+        )));
+    }
+    if let Some(requested) = params.get("requested_token_type")?
+        && requested != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type must be {TOKEN_TYPE_ACCESS_TOKEN}"
+        )));
+    }
+    let claims = {
+        let store = lock(&inner.store);
+        match store.access_tokens.get(subject_token) {
+            Some(record) if !record.revoked && record.claims.exp > now() => record.claims.clone(),
+            Some(_) => return Err(OAuthError::invalid_grant("subject_token is not active")),
+            None => return Err(OAuthError::invalid_grant("unknown subject_token")),
+        }
+    };
+    let held = parse_scope(claims.scope.as_deref())?;
+    let requested = parse_scope(params.get("scope")?)?;
+    let scopes = if requested.is_empty() {
+        held
+    } else {
+        if let Some(extra) = requested.iter().find(|s| !held.contains(s)) {
+            return Err(OAuthError::bad_request(
+                "invalid_scope",
+                format!("scope {extra:?} is not in the subject token"),
+            ));
+        }
+        requested
+    };
+    let resources = requested_resources(inner, params)?;
+    let (access_token, expires_in) = issue_access_token(
+        inner,
+        &AccessTokenRequest {
+            client_id: &client.client_id,
+            subject: &claims.sub,
+            resources: &resources,
+            scopes: &scopes,
+            acr: claims.acr.as_deref(),
+            amr: claims.amr.as_deref(),
+            auth_time: claims.auth_time,
+            grant_id: None,
+        },
+    )
+    .map_err(internal)?;
+    let mut body = token_body(access_token, expires_in, &scopes, None);
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("issued_token_type".into(), TOKEN_TYPE_ACCESS_TOKEN.into());
+    }
+    Ok(body)
 }
 
 // ----- /register ------------------------------------------------------------------

@@ -19,7 +19,8 @@
 //!   `resource`, RFC 9207 `iss` in the redirect, headless auto-consent
 //!   controlled with [`DevIssuer::set_consent`];
 //! * `/token`: `authorization_code`, `refresh_token` (rotating, reuse
-//!   detection), `client_credentials`; client authentication `none`,
+//!   detection), `client_credentials`, RFC 8693 token exchange (confidential
+//!   clients, access tokens only); client authentication `none`,
 //!   `client_secret_basic`, `client_secret_post`;
 //! * RFC 9068 JWT access tokens (or opaque ones, see
 //!   [`AccessTokenFormat`]);
