@@ -97,6 +97,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let notes::NotesApp {
         listen,
         issuer_url,
+        protection,
         guard,
         mcp: service,
     } = notes::from_env().await?;
@@ -112,7 +113,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(notes.clone())
             // The middleware already bounds the body; the extractor must not cut it shorter.
             .app_data(web::PayloadConfig::new(DEFAULT_MAX_BODY_BYTES))
-            .wrap(Authsec::new(app_guard.clone()))
+            .wrap(Authsec::from_protection(protection.clone()))
             .service(metadata_service(&app_guard))
             .service(web::resource(path.as_str()).to(mcp))
     })

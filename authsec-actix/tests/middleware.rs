@@ -166,7 +166,7 @@ async fn a_tool_outside_the_scopes_is_403_before_the_handler() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         header(response.headers(), "www-authenticate"),
-        format!("Bearer error=\"insufficient_scope\", error_description=\"this operation requires the scopes: notes:write\", scope=\"notes:read notes:write\", resource_metadata=\"{PRM}\"").as_str()
+        format!("Bearer error=\"insufficient_scope\", error_description=\"Tool 'add_note' requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.\", scope=\"notes:read notes:write\", resource_metadata=\"{PRM}\"").as_str()
     );
 }
 

@@ -38,13 +38,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let notes::NotesApp {
         listen,
         issuer_url,
+        protection,
         guard,
         mcp,
     } = notes::from_env().await?;
     let path = guard.resource().path().to_owned();
     let app = axum::Router::new()
         .nest_service(&path, mcp)
-        .layer(AuthsecLayer::new(guard.clone()))
+        .layer(AuthsecLayer::from_protection(protection))
         .merge(metadata_router(&guard));
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;

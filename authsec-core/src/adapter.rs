@@ -18,6 +18,7 @@ use crate::bearer::Authorization;
 use crate::client_ip;
 use crate::denial::{Denial, RenderedDenial};
 use crate::guard::{AccessRequest, Decision, Guard};
+use crate::inband::DenialDelivery;
 use crate::mcp::{McpHeaders, classify};
 use crate::principal::Principal;
 use crate::tools_list::{self, SseFilter};
@@ -33,6 +34,8 @@ pub const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Header names the adapters read and write.
 pub mod headers {
+    /// RFC 9110.
+    pub const AUTHORIZATION: &str = "authorization";
     /// The MCP session header.
     pub const MCP_SESSION_ID: &str = "mcp-session-id";
     /// The 2026-07-28 method header.
@@ -50,10 +53,18 @@ pub trait RequestHeaders {
     /// Every value of the header `name` (lower-case), in order.
     fn values(&self, name: &str) -> Vec<&[u8]>;
 
-    /// The single value of `name` as text, if present and visible ASCII.
+    /// The first value of `name`, and whether another value follows. The default goes through
+    /// [`values`](Self::values); adapters override it to look up without allocating (this runs
+    /// for several headers on every request).
+    fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
+        let values = self.values(name);
+        (values.first().copied(), values.len() > 1)
+    }
+
+    /// The first value of `name` as text, if present and UTF-8.
     fn text(&self, name: &str) -> Option<&str> {
-        self.values(name)
-            .first()
+        self.first_value(name)
+            .0
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
@@ -156,6 +167,7 @@ pub struct Protection {
     max_body_bytes: usize,
     filter_tools_list: bool,
     classify_mcp: bool,
+    delivery: DenialDelivery,
 }
 
 impl Protection {
@@ -169,7 +181,19 @@ impl Protection {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             filter_tools_list: true,
             classify_mcp: true,
+            delivery: DenialDelivery::http(),
         }
+    }
+
+    /// Which denials are delivered in-band (default: none; see [`crate::inband`]).
+    pub fn denial_delivery(mut self, delivery: DenialDelivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// The denial delivery.
+    pub fn delivery(&self) -> &DenialDelivery {
+        &self.delivery
     }
 
     /// Protects `prefix` instead (`"/"` protects everything).
@@ -268,7 +292,15 @@ impl Protection {
         request: Option<&AccessRequest<'_>>,
         latency: Duration,
     ) -> Verdict {
-        let response = self.guard.render(&denial);
+        let inband = request.and_then(|request| {
+            self.delivery.render(
+                &denial,
+                request.mcp,
+                !matches!(request.authorization, Authorization::Absent),
+                self.guard.resource().metadata_url(),
+            )
+        });
+        let response = inband.unwrap_or_else(|| self.guard.render(&denial));
         audit::record(
             Err(&denial),
             principal,
@@ -309,8 +341,11 @@ impl Protection {
             }
             None => None,
         };
-        let authorization_values = headers.values("authorization");
-        let authorization = Authorization::from_values(authorization_values.iter().copied());
+        let authorization = match headers.first_value(headers::AUTHORIZATION) {
+            (None, _) => Authorization::Absent,
+            (Some(value), false) => Authorization::One(value),
+            (Some(_), true) => Authorization::Many,
+        };
         let client_ip = if self.guard.trusted_proxies().is_empty() {
             request.peer
         } else {
@@ -436,6 +471,7 @@ fn server_error(status: u16, description: &str) -> RenderedDenial {
         status,
         www_authenticate: None,
         retry_after: None,
+        content_type: "application/json",
         body: serde_json::json!({"error": "server_error", "error_description": description})
             .to_string(),
     }
@@ -530,7 +566,7 @@ impl RenderedDenial {
     /// `WWW-Authenticate` / `Retry-After` when present.
     pub fn headers(&self) -> Vec<(&'static str, &str)> {
         let mut headers = vec![
-            ("content-type", "application/json"),
+            ("content-type", self.content_type),
             ("cache-control", "no-store"),
         ];
         if let Some(challenge) = &self.www_authenticate {

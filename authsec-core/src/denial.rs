@@ -263,6 +263,8 @@ struct Details {
     description: Cow<'static, str>,
     scope: Option<String>,
     required_scopes: Vec<String>,
+    granted_scopes: Vec<String>,
+    tool: Option<String>,
     acr_values: Vec<String>,
     max_age: Option<u64>,
     retry_after: Option<u64>,
@@ -276,6 +278,8 @@ impl Denial {
             description: Cow::Borrowed(code.default_description()),
             scope: None,
             required_scopes: Vec::new(),
+            granted_scopes: Vec::new(),
+            tool: None,
             acr_values: Vec::new(),
             max_age: None,
             retry_after: None,
@@ -315,13 +319,14 @@ impl Denial {
         required: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         let required: Vec<String> = required.into_iter().map(str::to_owned).collect();
+        let granted: Vec<String> = granted.into_iter().map(str::to_owned).collect();
         let mut challenge: Vec<String> = Vec::new();
         let mut add = |scope: &str| {
             if scope != "offline_access" && !challenge.iter().any(|c| c == scope) {
                 challenge.push(scope.to_owned());
             }
         };
-        granted.into_iter().for_each(&mut add);
+        granted.iter().map(String::as_str).for_each(&mut add);
         required.iter().map(String::as_str).for_each(&mut add);
         let mut denial = Self::new(DenialCode::ScopeInsufficient);
         denial.0.description = Cow::Owned(format!(
@@ -331,6 +336,7 @@ impl Denial {
         // RFC 6749 §3.3: a scope parameter holds at least one scope; omit it otherwise.
         denial.0.scope = (!challenge.is_empty()).then(|| challenge.join(" "));
         denial.0.required_scopes = required;
+        denial.0.granted_scopes = granted;
         denial
     }
 
@@ -384,6 +390,29 @@ impl Denial {
         self
     }
 
+    /// Names the tool the denial is about (a `tools/call`'s `params.name`). A
+    /// `scope_insufficient` description then takes the AuthSec family's wording, which agents
+    /// parse: `Tool "X" requires scope: a, b. Your token has: c. Ask an AuthSec admin to
+    /// grant the missing scope, or use a tool that fits your current scopes.`
+    pub fn with_tool(mut self, tool: impl Into<String>) -> Self {
+        let tool = tool.into();
+        if self.0.code == DenialCode::ScopeInsufficient {
+            let required = self.0.required_scopes.join(", ");
+            self.0.description = Cow::Owned(if self.0.granted_scopes.is_empty() {
+                format!(
+                    "Tool \"{tool}\" requires scope: {required}. Your token does not include this scope. Ask an AuthSec admin to grant it, or use a tool that fits your current scopes."
+                )
+            } else {
+                format!(
+                    "Tool \"{tool}\" requires scope: {required}. Your token has: {}. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
+                    self.0.granted_scopes.join(", ")
+                )
+            });
+        }
+        self.0.tool = Some(tool);
+        self
+    }
+
     /// Sets `Retry-After` in seconds.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.0.retry_after = Some(seconds);
@@ -408,6 +437,42 @@ impl Denial {
     /// The scopes the operation needs (for `scope_insufficient`).
     pub fn required_scopes(&self) -> &[String] {
         &self.0.required_scopes
+    }
+
+    /// The scopes the token holds (for `scope_insufficient`).
+    pub fn granted_scopes(&self) -> &[String] {
+        &self.0.granted_scopes
+    }
+
+    /// The tool the denial is about, when known.
+    pub fn tool(&self) -> Option<&str> {
+        self.0.tool.as_deref()
+    }
+
+    /// The AuthSec family's stable `reason` subcode of a 401 token denial
+    /// (`no_token`, `token_expired`, `audience_mismatch`, `token_revoked`,
+    /// `client_registration_revoked`, `invalid_token`); `None` for other denials.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self.0.code {
+            DenialCode::MissingToken => Some("no_token"),
+            DenialCode::InvalidAudience => Some("audience_mismatch"),
+            DenialCode::TokenRevoked => Some("token_revoked"),
+            DenialCode::InvalidToken => {
+                let description = self.0.description.to_ascii_lowercase();
+                Some(if description.contains("revoked") {
+                    if description.contains("registration") || description.contains("client") {
+                        "client_registration_revoked"
+                    } else {
+                        "token_revoked"
+                    }
+                } else if description.contains("expir") {
+                    "token_expired"
+                } else {
+                    "invalid_token"
+                })
+            }
+            _ => None,
+        }
     }
 
     /// The acceptable `acr` values (for `step_up_required`).
@@ -451,7 +516,10 @@ impl Denial {
         };
         if !error.is_empty() {
             param("error", error);
-            param("error_description", &self.0.description);
+            param(
+                "error_description",
+                bounded(&self.0.description, MAX_HEADER_DESCRIPTION_CHARS),
+            );
         }
         if let Some(scope) = &self.0.scope {
             param("scope", scope);
@@ -522,6 +590,7 @@ impl Denial {
             status: self.status(),
             www_authenticate: self.www_authenticate(resource_metadata),
             retry_after: self.0.retry_after.map(|s| s.to_string()),
+            content_type: "application/json",
             body: self.json_body(resource_metadata),
         }
     }
@@ -545,8 +614,23 @@ pub struct RenderedDenial {
     pub www_authenticate: Option<String>,
     /// The `Retry-After` header in seconds.
     pub retry_after: Option<String>,
+    /// The `Content-Type` of the body (`application/json`; in-band denials add
+    /// `; charset=utf-8`).
+    pub content_type: &'static str,
     /// The `application/json` body.
     pub body: String,
+}
+
+/// Longest `error_description` in a `WWW-Authenticate` header, in characters (the AuthSec
+/// family's bound); the JSON body keeps the whole text.
+pub const MAX_HEADER_DESCRIPTION_CHARS: usize = 200;
+
+/// The first `max` characters of `text`.
+fn bounded(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 /// Appends `value` to a quoted-string, keeping only what RFC 6750 §3 allows inside
@@ -585,6 +669,60 @@ mod tests {
             format!(
                 "Bearer error=\"invalid_token\", error_description=\"bad 'kid' / here??next ?\", resource_metadata=\"{PRM}\""
             )
+        );
+    }
+
+    #[test]
+    fn the_challenge_description_is_bounded_and_the_body_keeps_it_whole() {
+        let long = "x".repeat(250);
+        let denial = Denial::invalid_token(long.clone());
+        assert_eq!(
+            denial.www_authenticate(PRM).unwrap(),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{PRM}\"",
+                "x".repeat(200)
+            )
+        );
+        let body: Value = serde_json::from_str(&denial.json_body(PRM)).unwrap();
+        assert_eq!(body["error_description"], Value::from(long));
+    }
+
+    #[test]
+    fn family_reasons_of_token_denials() {
+        assert_eq!(Denial::missing_token().reason(), Some("no_token"));
+        assert_eq!(
+            Denial::invalid_token("the token has expired").reason(),
+            Some("token_expired")
+        );
+        assert_eq!(
+            Denial::invalid_token("bad signature").reason(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            Denial::invalid_token("the client registration was revoked").reason(),
+            Some("client_registration_revoked")
+        );
+        assert_eq!(Denial::token_revoked().reason(), Some("token_revoked"));
+        assert_eq!(
+            Denial::invalid_audience("other").reason(),
+            Some("audience_mismatch")
+        );
+        assert_eq!(Denial::policy_denied("no").reason(), None);
+    }
+
+    #[test]
+    fn a_scope_denial_naming_its_tool_takes_the_family_wording() {
+        let denial = Denial::scope_insufficient(["a:read"], ["a:write", "a:admin"]).with_tool("w");
+        assert_eq!(
+            denial.description(),
+            "Tool \"w\" requires scope: a:write, a:admin. Your token has: a:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes."
+        );
+        assert_eq!(denial.tool(), Some("w"));
+        assert_eq!(denial.granted_scopes(), ["a:read"]);
+        let none = Denial::scope_insufficient([], ["a:write"]).with_tool("w");
+        assert_eq!(
+            none.description(),
+            "Tool \"w\" requires scope: a:write. Your token does not include this scope. Ask an AuthSec admin to grant it, or use a tool that fits your current scopes."
         );
     }
 

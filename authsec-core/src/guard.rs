@@ -360,7 +360,18 @@ impl Guard {
             }
         }
         if lacking {
-            return Err(Denial::scope_insufficient(granted.iter(), required));
+            let denial = Denial::scope_insufficient(granted.iter(), required);
+            let lacking_tool = request.mcp.and_then(|mcp| {
+                mcp.tool_calls().find_map(|call| {
+                    let tool = call.tool.as_deref()?;
+                    let rule = manifest.rule_for(tool)?;
+                    (!rule.is_satisfied_by(granted)).then_some(tool)
+                })
+            });
+            return Err(match lacking_tool {
+                Some(tool) => denial.with_tool(truncate(tool)),
+                None => denial,
+            });
         }
         // The token has every scope; a policy may still narrow what it may be used for (role
         // bindings, `Policy::effective_scopes`). More consent cannot fix that: `policy_denied`.
@@ -443,7 +454,8 @@ impl Guard {
                 return Err(Denial::policy_denied(format!(
                     "the tool {:?} is not in this server's tool manifest",
                     truncate(tool)
-                )));
+                ))
+                .with_tool(truncate(tool)));
             }
             if let Some(policy) = &inner.policy {
                 let request = PolicyRequest {

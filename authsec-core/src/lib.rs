@@ -57,6 +57,7 @@ pub mod clock;
 pub mod denial;
 pub mod error;
 pub mod guard;
+pub mod inband;
 pub mod jwt;
 pub mod manifest;
 pub mod manifest_source;

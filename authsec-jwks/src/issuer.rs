@@ -13,6 +13,7 @@ use crate::introspection::{
     ClientCredentials, IntrospectionConfig, IntrospectionVerifier, Introspector,
 };
 use crate::jwks::{JwksCache, JwksConfig};
+use crate::token_shape::{IntrospectVerifiedJwts, ShapeRoutedVerifier};
 
 /// How tokens are validated against a [`RemoteIssuer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +31,15 @@ pub enum ValidationMode {
     JwtAndIntrospection,
     /// Opaque tokens: introspection alone decides (RFC 7662).
     Introspection,
+    /// Both kinds of token, every one introspected (the AuthSec family's `jwt_and_introspect`):
+    /// a JWT-shaped token (two dots) is verified locally, a failure there being final, then
+    /// introspected; any other token is introspected only.
+    IntrospectEveryToken,
+    /// Both kinds of token, JWTs never introspected (the AuthSec family's
+    /// `jwt_or_introspect`): a JWT-shaped token is verified locally only, a failure there being
+    /// final (introspection never rescues a badly signed JWT, unlike the family's Go SDK);
+    /// any other token is introspected.
+    JwtOrIntrospection,
 }
 
 /// An authorization server this resource server trusts, discovered from its issuer identifier.
@@ -276,7 +286,8 @@ impl RemoteIssuer {
     /// authorization server, installs the verifier (check 1) and, with introspection, the
     /// revocation check (check 4), and aligns the Guard's leeway with the JWT rules. In
     /// [`ValidationMode::Introspection`] the Guard's verified-token cache is turned off so that
-    /// revocation is seen within the introspection TTL.
+    /// revocation is seen within the introspection TTL (in the two mixed modes the Guard never
+    /// caches introspected tokens anyway, and JWTs are re-introspected through check 4).
     pub fn apply(
         &self,
         builder: GuardBuilder,
@@ -297,6 +308,16 @@ impl RemoteIssuer {
             ValidationMode::Introspection => builder
                 .verifier(self.introspection_verifier()?)
                 .token_cache_capacity(0),
+            ValidationMode::IntrospectEveryToken => builder
+                .verifier(ShapeRoutedVerifier::new(
+                    self.jwt_verifier()?,
+                    self.introspection_verifier()?,
+                ))
+                .revocation(IntrospectVerifiedJwts(self.require_introspector()?.clone())),
+            ValidationMode::JwtOrIntrospection => builder.verifier(ShapeRoutedVerifier::new(
+                self.jwt_verifier()?,
+                self.introspection_verifier()?,
+            )),
         })
     }
 

@@ -67,6 +67,7 @@ pub mod fetch;
 pub mod introspection;
 pub mod issuer;
 pub mod jwks;
+pub mod token_shape;
 
 pub use discovery::AuthorizationServerMetadata;
 pub use error::FetchError;
@@ -77,6 +78,7 @@ pub use introspection::{
 };
 pub use issuer::{RemoteIssuer, RemoteIssuerBuilder, ValidationMode};
 pub use jwks::{JwksCache, JwksConfig};
+pub use token_shape::{IntrospectVerifiedJwts, ShapeRoutedVerifier, is_jwt_shaped};
 
 /// `now + duration`, saturating at a year for absurd configurations instead of panicking.
 pub(crate) fn later(duration: std::time::Duration) -> std::time::Instant {

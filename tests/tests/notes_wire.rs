@@ -336,7 +336,7 @@ async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope(adap
         response.www_authenticate(),
         Some(
             format!(
-                "Bearer error=\"insufficient_scope\", error_description=\"this operation requires the scopes: notes:write\", scope=\"notes:read notes:write\", resource_metadata=\"{}\"",
+                "Bearer error=\"insufficient_scope\", error_description=\"Tool 'add_note' requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.\", scope=\"notes:read notes:write\", resource_metadata=\"{}\"",
                 s.prm()
             )
             .as_str()
@@ -345,7 +345,7 @@ async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope(adap
     assert_json_body(
         &response,
         json!({"error":"insufficient_scope",
-               "error_description":"this operation requires the scopes: notes:write",
+               "error_description":"Tool \"add_note\" requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
                "denial":"scope_insufficient","scope":"notes:read notes:write",
                "required_scopes":["notes:write"],"resource_metadata":s.prm()}),
     );

@@ -818,7 +818,7 @@ async fn bindings_narrow_token_scopes_for_calls_and_listing() {
     assert_eq!(
         body(&response),
         json!({"error":"insufficient_scope",
-               "error_description":"this operation requires the scopes: notes:write",
+               "error_description":"Tool \"add_note\" requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
                "denial":"scope_insufficient","scope":"notes:read notes:write",
                "required_scopes":["notes:write"],"resource_metadata":PRM})
     );

@@ -3,13 +3,8 @@
 //! (`authsec-actix/examples/notes-server.rs`), which include this file with `#[path]`: the
 //! two servers differ only in the web framework around them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use authsec_core::{Guard, Principal};
-use authsec_jwks::{ClientCredentials, RemoteIssuer, ValidationMode};
-use authsec_policy::PolicyConfig;
+use authsec_config::Config;
+use authsec_core::{Guard, Principal, Protection};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -17,6 +12,8 @@ use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// The tool manifest and the `fresh_mfa` step-up rule of `purge_notes`.
 const POLICY: &str = include_str!("../notes-policy.toml");
@@ -127,6 +124,8 @@ pub struct NotesApp {
     pub listen: String,
     /// `AUTHSEC_ISSUER`.
     pub issuer_url: String,
+    /// The protection (Guard, denial delivery) an adapter wraps.
+    pub protection: Protection,
     /// The Guard, discovered from the issuer, with the notes manifest and policy.
     pub guard: Guard,
     /// The MCP service to mount at the resource path.
@@ -137,56 +136,41 @@ pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Reads the environment, discovers the authorization server and builds the Guard and the MCP
+/// Reads the configuration through authsec-config (`AUTHSEC_CONFIG` names an authsec.toml,
+/// with the environment over it; else the `AUTHSEC_*` environment alone), fills the notes
+/// defaults, discovers the authorization server and builds the protection and the MCP
 /// service (Host and Origin limited to the resource's own).
 pub async fn from_env() -> Result<NotesApp, Box<dyn std::error::Error>> {
     let listen = env("AUTHSEC_LISTEN").unwrap_or_else(|| "127.0.0.1:8811".to_owned());
-    let issuer_url = env("AUTHSEC_ISSUER")
-        .ok_or("AUTHSEC_ISSUER is not set: give the authorization server's issuer URL")?;
-    let resource = env("AUTHSEC_RESOURCE").unwrap_or_else(|| format!("http://{listen}/mcp"));
-    let cache_seconds: u64 = match env("AUTHSEC_INTROSPECTION_CACHE_SECONDS") {
-        None => 0,
-        Some(v) => v.parse().map_err(|_| {
-            format!("AUTHSEC_INTROSPECTION_CACHE_SECONDS={v:?} is not a number of seconds")
-        })?,
-    };
-    let mut issuer = RemoteIssuer::builder(issuer_url.as_str());
-    let credentials = match (
-        env("AUTHSEC_INTROSPECTION_CLIENT_ID"),
-        env("AUTHSEC_INTROSPECTION_CLIENT_SECRET"),
-    ) {
-        (Some(id), Some(secret)) => Some(ClientCredentials::basic(id, secret)),
-        (None, None) => None,
-        _ => return Err("set both AUTHSEC_INTROSPECTION_CLIENT_ID and AUTHSEC_INTROSPECTION_CLIENT_SECRET, or neither".into()),
-    };
-    let mode = match env("AUTHSEC_VALIDATION_MODE").as_deref() {
-        None | Some("auto") => ValidationMode::Auto,
-        Some("jwt_only") => ValidationMode::Jwt,
-        Some("jwt_and_introspect") => ValidationMode::JwtAndIntrospection,
-        Some("introspection_only") => ValidationMode::Introspection,
-        Some(other) => {
-            return Err(format!(
-                "AUTHSEC_VALIDATION_MODE={other:?}: expected jwt_only, jwt_and_introspect, introspection_only or auto"
-            )
-            .into());
+    let mut config = match env("AUTHSEC_CONFIG") {
+        Some(path) => Config::load(path)?,
+        None => {
+            let mut config = Config::from_env()?;
+            // The notes default: ask the introspection endpoint on every request.
+            if env("AUTHSEC_INTROSPECTION_CACHE_SECONDS").is_none() {
+                config.cache.introspection_ttl_seconds = 0;
+            }
+            config
         }
     };
-    if let Some(credentials) = credentials {
-        issuer = issuer
-            .introspection_credentials(credentials)
-            .introspection_ttl(Duration::from_secs(cache_seconds));
+    if config.issuer.trim().is_empty() {
+        return Err("AUTHSEC_ISSUER is not set: give the authorization server's issuer URL".into());
     }
-    let (manifest, policies) = PolicyConfig::parse_named("notes-policy.toml", POLICY)?
-        .build()?
-        .into_parts();
-    let issuer = issuer.discover().await?;
-    let guard: Guard = issuer
-        .guard(&resource, mode)?
-        .manifest(manifest)
-        .policy(policies)
-        .initial_scopes(["notes:read"])
-        .resource_name("authsec notes demo")
-        .build()?;
+    if config.resource.trim().is_empty() {
+        config.resource = format!("http://{listen}/mcp");
+    }
+    if config.policy.is_none() && config.policy_file.is_none() && config.tool_scopes.is_none() {
+        config.set_policy_toml(POLICY)?;
+    }
+    if config.initial_scopes.is_empty() {
+        config.initial_scopes = vec!["notes:read".to_owned()];
+    }
+    if config.resource_name.is_none() {
+        config.resource_name = Some("authsec notes demo".to_owned());
+    }
+    let protection = config.build().await?;
+    let guard = protection.guard().clone();
+    let resource = config.resource.clone();
 
     let resource_url = url::Url::parse(&resource)?;
     let host = resource_url.host_str().unwrap_or("127.0.0.1").to_owned();
@@ -196,7 +180,7 @@ pub async fn from_env() -> Result<NotesApp, Box<dyn std::error::Error>> {
     };
     let origin = resource_url.origin().ascii_serialization();
     let json = env("AUTHSEC_NOTES_JSON_RESPONSE").is_some_and(|v| v == "1");
-    let config = StreamableHttpServerConfig::default()
+    let config_http = StreamableHttpServerConfig::default()
         .with_allowed_hosts([host, authority])
         .with_allowed_origins([origin])
         .with_legacy_session_mode(!json)
@@ -205,12 +189,13 @@ pub async fn from_env() -> Result<NotesApp, Box<dyn std::error::Error>> {
     let mcp = StreamableHttpService::new(
         move || Ok(Notes::new(store.clone())),
         Arc::new(LocalSessionManager::default()),
-        config,
+        config_http,
     );
 
     Ok(NotesApp {
         listen,
-        issuer_url,
+        issuer_url: config.issuer.clone(),
+        protection,
         guard,
         mcp,
     })
