@@ -159,7 +159,7 @@ async fn metadata(prober: &Prober, url: &str, metadata_url: &str, list: &mut Che
         Ok((status, _)) => {
             list.push(Item::fail(
                 format!("protected resource metadata: {metadata_url} answered {status}"),
-                "serve the RFC 9728 document there, without a token (authsec-axum: AuthsecLayer::metadata_router; authsec-actix: MetadataService)",
+                "serve the RFC 9728 document there, without a token (authsec-axum: metadata_router(&guard); authsec-actix: MetadataService)",
             ));
             return;
         }
