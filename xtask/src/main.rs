@@ -8,6 +8,7 @@
 use std::process::{Command, ExitCode, Stdio};
 
 mod bench;
+mod conformance;
 mod demo;
 
 fn main() -> ExitCode {
@@ -16,9 +17,10 @@ fn main() -> ExitCode {
         Some("demo") => run_demo(),
         Some("test") => run_tests(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("conformance") => conformance::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)\n  bench  run the benchmarks and print the performance table (--smoke: each benchmark once)"
+                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)\n  bench  run the benchmarks and print the performance table (--smoke: each benchmark once)\n  conformance  run the MCP conformance suite's client scenarios against authsec-conformance-client (--suite <name> | --scenario <name>)"
             );
             ExitCode::from(2)
         }
@@ -70,6 +72,13 @@ const STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        what: "MCP conformance suite (npm ci)",
+        program: "npm",
+        args: &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        dir: "tests/conformance",
+        env: &[],
+    },
+    Step {
         what: "build every target (examples included, so the tests can start them)",
         program: "cargo",
         args: &[
@@ -79,6 +88,13 @@ const STEPS: &[Step] = &[
             "--locked",
             "--message-format=json-render-diagnostics",
         ],
+        dir: ".",
+        env: &[],
+    },
+    Step {
+        what: "MCP conformance suite: every auth and extensions scenario against authsec-conformance-client, warnings fail",
+        program: "cargo",
+        args: &["xtask", "conformance", "--locked"],
         dir: ".",
         env: &[],
     },
