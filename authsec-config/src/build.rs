@@ -4,6 +4,7 @@
 use std::fmt;
 
 use authsec_core::{ConfigError, Guard, GuardBuilder, Protection, ToolManifest, ToolRule};
+use authsec_jwks::control_plane::{ControlPlane, ControlPlaneError, ToolPolicy};
 use authsec_jwks::{AuthorizationServerMetadata, ClientCredentials, FetchError, RemoteIssuer};
 use authsec_policy::PolicyConfig;
 
@@ -18,6 +19,9 @@ pub enum BuildError {
     Config(ConfigError),
     /// The authorization server's metadata could not be fetched or is wrong.
     Fetch(FetchError),
+    /// The AuthSec control plane (remote tool policy) could not be set up, e.g. the first
+    /// policy fetch failed in `remote_required`.
+    ControlPlane(ControlPlaneError),
 }
 
 impl fmt::Display for BuildError {
@@ -25,6 +29,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Config(error) => error.fmt(f),
             BuildError::Fetch(error) => write!(f, "authorization server: {error}"),
+            BuildError::ControlPlane(error) => write!(f, "AuthSec control plane: {error}"),
         }
     }
 }
@@ -34,6 +39,7 @@ impl std::error::Error for BuildError {
         match self {
             BuildError::Config(error) => Some(error),
             BuildError::Fetch(error) => Some(error),
+            BuildError::ControlPlane(error) => Some(error),
         }
     }
 }
@@ -41,6 +47,12 @@ impl std::error::Error for BuildError {
 impl From<ConfigError> for BuildError {
     fn from(error: ConfigError) -> Self {
         BuildError::Config(error)
+    }
+}
+
+impl From<ControlPlaneError> for BuildError {
+    fn from(error: ControlPlaneError) -> Self {
+        BuildError::ControlPlane(error)
     }
 }
 
@@ -102,7 +114,25 @@ impl Config {
             Guard::builder(self.resource.as_str()).token_cache_capacity(self.cache.token_capacity);
         let mut builder = issuer.apply(builder, mode)?;
         let (manifest, policies) = self.local_policy()?;
-        builder = builder.manifest(manifest);
+        let mode = self.effective_policy_mode();
+        if mode.is_remote() {
+            let plane = self.control_plane()?.ok_or_else(|| {
+                self.error(
+                    "resource_server_id",
+                    &format!("is required for policy mode {mode}"),
+                )
+            })?;
+            let mut tool_policy = ToolPolicy::builder(mode.to_remote())
+                .control_plane(plane)
+                .publish_manifest(self.publish_manifest)
+                .ttl(self.scope_matrix_ttl());
+            if mode == PolicyMode::RemoteWithLocalFallback {
+                tool_policy = tool_policy.local_manifest(manifest);
+            }
+            builder = tool_policy.start().await?.apply(builder);
+        } else {
+            builder = builder.manifest(manifest);
+        }
         if let Some(policies) = policies {
             builder = builder.policy(policies);
         }
@@ -118,22 +148,43 @@ impl Config {
         Ok(builder.resource_name(self.resource_name()))
     }
 
+    /// The AuthSec control plane of this resource server (remote tool policy, manifest
+    /// publishing): `Some` with a resource-server id, authenticated with the introspection
+    /// credentials.
+    pub fn control_plane(&self) -> Result<Option<ControlPlane>, BuildError> {
+        let Some(id) = self
+            .resource_server_id
+            .as_deref()
+            .filter(|id| !id.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let (Some(client_id), Some(secret)) = (
+            &self.introspection_client_id,
+            &self.introspection_client_secret,
+        ) else {
+            return Err(self
+                .error(
+                    "introspection_client_id",
+                    "introspection_client_id and introspection_client_secret are required with resource_server_id (the control plane authenticates with them)",
+                )
+                .into());
+        };
+        Ok(Some(
+            ControlPlane::builder(self.authorization_server(), id)
+                .credentials(client_id.as_str(), secret.as_str())
+                .build()?,
+        ))
+    }
+
     /// The local tool manifest and policies: the authsec-policy file or `[policy]` table,
     /// plus `tool_scopes` entries (any one scope suffices; none: public) for tools the file
     /// does not list. Under policy mode `open`, tools not listed are allowed to any valid
-    /// token. Remote policy modes are not built here yet.
+    /// token. In the remote modes the manifest is the remote policy's local fallback.
     pub fn local_policy(
         &self,
     ) -> Result<(ToolManifest, Option<authsec_policy::PolicySet>), ConfigError> {
         let mode = self.effective_policy_mode();
-        if mode.is_remote() {
-            return Err(self.error(
-                "policy_mode",
-                &format!(
-                    "policy mode {mode} needs the remote tool policy (authsec-jwks control_plane), which this build of authsec-config does not wire yet; use local_only or open"
-                ),
-            ));
-        }
         let parsed = match (&self.policy_file, &self.policy) {
             (Some(path), _) => {
                 let path = match &self.base_dir {

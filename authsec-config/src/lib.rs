@@ -7,7 +7,7 @@
 //!   [`Config::load`] which applies the environment over the file;
 //! - the AuthSec SDK family's `AUTHSEC_*` environment, [`Config::from_env`] /
 //!   [`Config::from_env_with_prefix`]: the fifteen variables and their legacy aliases, the
-//!   mode aliases and the family's inference of modes ([`env`]).
+//!   mode aliases and the family's inference of modes ([`mod@env`]).
 //!
 //! [`Config::validate`] applies the family's rules in the family's order with errors naming
 //! the field in the terms of its source (`authsec.toml: resource: ...`,

@@ -136,6 +136,17 @@ impl PolicyMode {
         }
     }
 
+    /// authsec-jwks' control-plane mode.
+    pub fn to_remote(self) -> authsec_jwks::control_plane::PolicyMode {
+        use authsec_jwks::control_plane::PolicyMode as Remote;
+        match self {
+            PolicyMode::RemoteRequired => Remote::RemoteRequired,
+            PolicyMode::RemoteWithLocalFallback => Remote::RemoteWithLocalFallback,
+            PolicyMode::LocalOnly => Remote::LocalOnly,
+            PolicyMode::Open => Remote::Open,
+        }
+    }
+
     /// Whether the control plane's policy is used.
     pub const fn is_remote(self) -> bool {
         matches!(
