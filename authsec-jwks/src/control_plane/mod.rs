@@ -70,6 +70,9 @@ pub enum ControlPlaneError {
         /// `reason` of the answer (`rs_needs_setup`, ...).
         reason: String,
     },
+    /// No usable policy after waiting for a refresh another request started (its error).
+    #[error("the AuthSec tool policy is unavailable: {0}")]
+    PolicyUnavailable(String),
     /// The configuration cannot work (a policy mode without what it needs).
     #[error("{0}")]
     Config(String),

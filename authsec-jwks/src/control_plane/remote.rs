@@ -300,11 +300,11 @@ impl RemoteToolPolicy {
                 let state = self.shared.state.load();
                 match self.shared.usable(&state, self.shared.clock.now()) {
                     Some(_) => Ok(()),
-                    None => Err(ControlPlaneError::Config(
+                    None => Err(ControlPlaneError::PolicyUnavailable(
                         state
                             .last_error
                             .clone()
-                            .unwrap_or_else(|| "no AuthSec tool policy yet".into()),
+                            .unwrap_or_else(|| "no policy was fetched yet".into()),
                     )),
                 }
             }
