@@ -60,8 +60,11 @@ async fn call(protection: &Protection, token: Option<&str>, tool: &str) -> Verdi
         .await
 }
 
+/// One metric: its name, its labels and what was recorded.
+type Sample = (String, Vec<(String, String)>, DebugValue);
+
 /// What was recorded since the last read (the debugging recorder hands out deltas).
-struct Recorded(Vec<(String, Vec<(String, String)>, DebugValue)>);
+struct Recorded(Vec<Sample>);
 
 impl Recorded {
     fn read(snapshotter: &Snapshotter) -> Self {
