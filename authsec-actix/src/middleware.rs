@@ -140,6 +140,33 @@ impl RequestHeaders for Headers<'_> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
         self.0.get_all(name).map(HeaderValue::as_bytes).collect()
     }
+
+    fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
+        let mut values = match known_header(name) {
+            Some(known) => self.0.get_all(known),
+            None => self.0.get_all(name),
+        };
+        (
+            values.next().map(HeaderValue::as_bytes),
+            values.next().is_some(),
+        )
+    }
+}
+
+/// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
+/// into a `HeaderName` first.
+fn known_header(name: &str) -> Option<&'static HeaderName> {
+    static AUTHORIZATION: HeaderName = actix_web::http::header::AUTHORIZATION;
+    static MCP_SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
+    static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
+    static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
+    match name {
+        headers::AUTHORIZATION => Some(&AUTHORIZATION),
+        headers::MCP_SESSION_ID => Some(&MCP_SESSION_ID),
+        headers::MCP_METHOD => Some(&MCP_METHOD),
+        headers::MCP_NAME => Some(&MCP_NAME),
+        _ => None,
+    }
 }
 
 async fn handle<S, B>(

@@ -142,6 +142,34 @@ impl RequestHeaders for Headers<'_> {
             .map(HeaderValue::as_bytes)
             .collect()
     }
+
+    fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
+        let values = match known_header(name) {
+            Some(known) => self.0.get_all(known),
+            None => self.0.get_all(name),
+        };
+        let mut values = values.iter();
+        (
+            values.next().map(HeaderValue::as_bytes),
+            values.next().is_some(),
+        )
+    }
+}
+
+/// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
+/// into a `HeaderName` first.
+fn known_header(name: &str) -> Option<&'static HeaderName> {
+    static AUTHORIZATION: HeaderName = http::header::AUTHORIZATION;
+    static MCP_SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
+    static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
+    static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
+    match name {
+        headers::AUTHORIZATION => Some(&AUTHORIZATION),
+        headers::MCP_SESSION_ID => Some(&MCP_SESSION_ID),
+        headers::MCP_METHOD => Some(&MCP_METHOD),
+        headers::MCP_NAME => Some(&MCP_NAME),
+        _ => None,
+    }
 }
 
 async fn handle<S, ReqBody, ResBody>(

@@ -7,7 +7,8 @@
 //! request instead, so CI needs no `wrk`.
 //!
 //! Tuning: `AUTHSEC_BENCH_SECONDS` (per run, default 5), `AUTHSEC_BENCH_ROUNDS` (default 3),
-//! `AUTHSEC_BENCH_CONNECTIONS` (default 32).
+//! `AUTHSEC_BENCH_CONNECTIONS` (default 32), `AUTHSEC_BENCH_CONTENDERS` (comma-separated ids; default
+//! all).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,8 +44,14 @@ fn main() {
         .build()
         .expect("runtime");
     let fixture = Fixture::new(SigningAlgorithm::RS256);
+    // `AUTHSEC_BENCH_CONTENDERS=authsec,unprotected`: only these (e.g. to profile one server).
+    let only = std::env::var("AUTHSEC_BENCH_CONTENDERS").ok();
     let servers: Vec<(Contender, SocketAddr)> = Contender::ALL
         .into_iter()
+        .filter(|contender| {
+            only.as_deref()
+                .is_none_or(|only| only.split(',').any(|id| id == contender.id()))
+        })
         .map(|contender| {
             let addr = server_runtime.block_on(async {
                 load::serve(contenders::router(contender, &fixture).await).await
