@@ -144,7 +144,11 @@ pub enum ClientError {
     },
     /// The quota is exhausted and waiting would exceed the caller's budget.
     #[error(
-        "quota exceeded: the server asks to retry after {retry_after:?}, beyond the wait budget of {budget:?}; try again later"
+        "quota exceeded: {}, beyond the wait budget of {budget:?}; try again later",
+        match retry_after {
+            Some(after) => format!("the server asks to retry after {after:?}"),
+            None => "the server gave no Retry-After".to_owned(),
+        }
     )]
     QuotaExceeded {
         /// What the server asked for (`None` if it did not say).

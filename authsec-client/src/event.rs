@@ -97,8 +97,8 @@ impl fmt::Display for ClientEvent {
                 match cause {
                     Some(DenialCode::ScopeInsufficient) => f.write_str("re-authorizing")?,
                     Some(DenialCode::StepUpRequired) => f.write_str("step-up login")?,
+                    None | Some(DenialCode::MissingToken) => f.write_str("logging in")?,
                     Some(_) => f.write_str("logging in again")?,
-                    None => f.write_str("logging in")?,
                 }
                 if let Some(scope) = scope {
                     write!(f, " with {scope}")?;

@@ -204,7 +204,7 @@ async fn missing_token_discovers_registers_logs_in_and_retries_once(adapter: Ada
         )
     );
     assert!(events[2].ends_with("(dynamic registration)"), "{events:?}");
-    assert_eq!(events[3], "logging in again with notes:read");
+    assert_eq!(events[3], "logging in with notes:read");
     assert_eq!(events[4], "token granted, scope \"notes:read\"");
     assert_eq!(events.len(), 5, "{events:?}");
 }

@@ -1,17 +1,20 @@
-//! `cargo xtask demo`: an agent meets a protected MCP server, step by step, over real HTTP.
+//! `cargo xtask demo`: an agent built on authsec-client meets a protected MCP server, over real
+//! HTTP. The agent's code only makes MCP calls; every denial is handled by the client, whose
+//! events are printed as `client:` lines.
 
-use authsec_tests::agent::{self, Login};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use authsec_client::{AuthClient, ClientError, HeadlessUserAgent, TokenSet};
 use authsec_tests::dev_issuer::{
-    DEFAULT_INTROSPECTION_CLIENT_ID, DEFAULT_INTROSPECTION_CLIENT_SECRET, DevIssuer,
-    DevIssuerConfig,
+    Consent, DEFAULT_INTROSPECTION_CLIENT_ID, DEFAULT_INTROSPECTION_CLIENT_SECRET, DevIssuer,
+    DevIssuerConfig, Endpoint,
 };
-use authsec_tests::mcp_http::{McpHttp, McpResponse, challenge_params};
+use authsec_tests::mcp_http::{PROTOCOL_VERSION, sse_messages};
 use authsec_tests::notes_server::{NotesEnv, NotesServer};
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error>;
-
-const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
 
 fn color() -> bool {
     use std::io::IsTerminal;
@@ -26,72 +29,96 @@ fn step(n: u32, title: &str) {
     }
 }
 
-fn agent_says(text: &str) {
+fn client_says(text: &str) {
     if color() {
-        println!("    \x1b[36magent:\x1b[0m {text}");
+        println!("    \x1b[36mclient:\x1b[0m {text}");
     } else {
-        println!("    agent: {text}");
+        println!("    client: {text}");
     }
 }
 
-fn show(request: &str, response: &McpResponse) {
-    println!("    -> {request}");
-    println!("    <- {}", response.status);
-    if let Some(challenge) = response.www_authenticate() {
-        println!("       WWW-Authenticate: {challenge}");
-    }
-    if let Some(retry) = response.header("retry-after") {
-        println!("       Retry-After: {retry}");
-    }
-    if response.status >= 400 {
-        let body = response.json();
-        if let Some(description) = body["error_description"].as_str() {
-            println!("       body: denial={} \"{description}\"", body["denial"]);
+/// The agent: MCP calls through an [`AuthClient`]; nothing about OAuth.
+struct Agent {
+    client: AuthClient,
+    url: String,
+    session: Mutex<Option<String>>,
+    next_id: Mutex<u64>,
+}
+
+impl Agent {
+    async fn post(&self, body: Value) -> Result<(u16, Value), ClientError> {
+        let mut request = self
+            .client
+            .http()
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .body(body.to_string());
+        if let Some(session) = self.session.lock().map(|s| s.clone()).unwrap_or_default() {
+            request = request.header("mcp-session-id", session);
         }
+        let response = self.client.send(request).await?;
+        let status = response.status().as_u16();
+        if let Some(session) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            && let Ok(mut slot) = self.session.lock()
+        {
+            *slot = Some(session.to_owned());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str(&text)
+            .ok()
+            .or_else(|| sse_messages(&text).into_iter().next())
+            .unwrap_or(Value::Null);
+        Ok((status, message))
+    }
+
+    fn id(&self) -> u64 {
+        let mut id = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
+        *id += 1;
+        *id
+    }
+
+    async fn request(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.id();
+        let (status, message) = self
+            .post(json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}))
+            .await?;
+        println!("    <- HTTP {status}");
+        Ok(message)
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> Result<String, ClientError> {
+        println!("    -> tools/call {tool}");
+        let message = self
+            .request("tools/call", json!({"name": tool, "arguments": arguments}))
+            .await?;
+        Ok(message
+            .pointer("/result/content/0/text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned())
     }
 }
 
-fn expect(response: &McpResponse, status: u16, what: &str) -> Result<(), Error> {
-    if response.status != status {
-        return Err(format!(
-            "{what}: expected HTTP {status}, got {} with body {}",
-            response.status, response.body
-        )
-        .into());
-    }
-    Ok(())
-}
-
-fn param(response: &McpResponse, name: &str) -> Option<String> {
-    challenge_params(response.www_authenticate()?)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-}
-
-/// The parts of a [`Login`] that change between logins, owned.
-struct LoginOwned {
-    client_id: String,
-    resource: String,
-    scope: String,
-    extra: Vec<(&'static str, String)>,
-}
-
-impl LoginOwned {
-    fn as_login(&self) -> Login<'_> {
-        Login {
-            client_id: &self.client_id,
-            redirect_uri: REDIRECT_URI,
-            resource: &self.resource,
-            scope: &self.scope,
-            extra: self.extra.clone(),
+fn expect_error(result: Result<String, ClientError>, what: &str) -> Result<ClientError, Error> {
+    match result {
+        Ok(text) => Err(format!("{what}: expected the client to give up, got {text:?}").into()),
+        Err(error) => {
+            println!("    agent gets a typed error: {error}");
+            Ok(error)
         }
     }
 }
 
 pub async fn run() -> Result<(), Error> {
-    println!("authsec demo: an AI agent, an MCP notes server protected by authsec, and a local");
-    println!("development authorization server (not for production), all on 127.0.0.1.");
+    println!("authsec demo: an AI agent built on authsec-client, an MCP notes server protected by");
+    println!("authsec, and a local development authorization server (not for production), all on");
+    println!("127.0.0.1. The agent only makes MCP calls; the `client:` lines are authsec-client");
+    println!("handling every denial by itself.");
 
     let config = DevIssuerConfig {
         scopes_supported: vec![
@@ -102,205 +129,181 @@ pub async fn run() -> Result<(), Error> {
         ..DevIssuerConfig::default()
     };
     let issuer = DevIssuer::start_with(config).await?;
-    let server = NotesServer::start(NotesEnv::new(issuer.issuer()).introspection(
-        DEFAULT_INTROSPECTION_CLIENT_ID,
-        DEFAULT_INTROSPECTION_CLIENT_SECRET,
-        0,
-    ))
+    let server = NotesServer::start(
+        NotesEnv::new(issuer.issuer())
+            .introspection(
+                DEFAULT_INTROSPECTION_CLIENT_ID,
+                DEFAULT_INTROSPECTION_CLIENT_SECRET,
+                0,
+            )
+            .json_response(),
+    )
     .await?;
     println!("\n    authorization server: {}", issuer.issuer());
     println!("    notes server (MCP):   {}", server.resource());
     println!("    validation: JWT signature + live introspection on every request (cache 0 s)");
 
-    let http = agent::http();
-    let mut mcp = McpHttp::new(server.resource());
-
-    step(1, "The agent connects without a token");
-    let response = mcp.initialize().await?;
-    show("POST /mcp initialize (no Authorization header)", &response);
-    expect(&response, 401, "no token")?;
-    let metadata_url = param(&response, "resource_metadata").ok_or("no resource_metadata")?;
-    let first_scope = param(&response, "scope").unwrap_or_default();
-    agent_says(&format!(
-        "401 without error: I need a token. The server suggests scope \"{first_scope}\"; its metadata is at resource_metadata."
-    ));
-
-    step(2, "Protected resource metadata (RFC 9728)");
-    let prm = agent::get_json(&http, &metadata_url).await?;
-    println!("    -> GET {metadata_url}");
-    println!("    <- 200 {prm}");
-    if prm["resource"] != server.resource() {
-        return Err("the metadata's resource is not the URL the agent called".into());
-    }
-    let as_issuer = prm["authorization_servers"][0]
-        .as_str()
-        .ok_or("no authorization_servers")?
-        .to_owned();
-    agent_says(&format!(
-        "resource matches the server I called; I log in at {as_issuer}"
-    ));
-
-    step(3, "Authorization server discovery (RFC 8414)");
-    let as_metadata = agent::authorization_server_metadata(&http, &as_issuer).await?;
-    println!("    -> GET {as_issuer}/.well-known/oauth-authorization-server");
-    println!(
-        "    <- 200 issuer={} authorization_endpoint={} token_endpoint={} registration_endpoint={} code_challenge_methods_supported={}",
-        as_metadata["issuer"],
-        as_metadata["authorization_endpoint"],
-        as_metadata["token_endpoint"],
-        as_metadata["registration_endpoint"],
-        as_metadata["code_challenge_methods_supported"]
-    );
-    agent_says("the issuer matches and S256 PKCE is supported");
-
-    step(4, "Dynamic client registration (RFC 7591)");
-    let client_id = agent::register(&http, &as_metadata, REDIRECT_URI).await?;
-    println!(
-        "    -> POST {} redirect_uris=[{REDIRECT_URI}]",
-        as_metadata["registration_endpoint"]
-    );
-    println!("    <- 201 client_id={client_id}");
-
-    let resource = server.resource().to_owned();
-    let login = |scope: String, extra: Vec<(&'static str, String)>| LoginOwned {
-        client_id: client_id.clone(),
-        resource: resource.clone(),
-        scope,
-        extra,
+    let client = AuthClient::builder()
+        .client_name("authsec demo agent")
+        // The dev issuer logs the user in without a screen; a real agent opens a browser.
+        .user_agent(HeadlessUserAgent::new())
+        .max_backoff(Duration::from_millis(500))
+        .observer(|event| client_says(&event.to_string()))
+        .build()?;
+    let agent = Agent {
+        client: client.clone(),
+        url: server.resource().to_owned(),
+        session: Mutex::new(None),
+        next_id: Mutex::new(0),
+    };
+    let key = format!("{} {}", issuer.issuer(), server.resource());
+    let stored = |client: AuthClient, key: String| async move {
+        client
+            .token_store()
+            .load(&key)
+            .await
+            .ok()
+            .flatten()
+            .ok_or("no stored token")
     };
 
     step(
-        5,
-        "The user logs in and consents to notes:read (authorization code + PKCE, resource=…)",
+        1,
+        "The agent initializes an MCP session; it has no token yet",
     );
-    let tokens = agent::login(
-        &http,
-        &as_metadata,
-        &login(first_scope.clone(), vec![]).as_login(),
-    )
-    .await?;
-    println!("    <- token granted, scope=\"{}\"", tokens.scope);
-    mcp.set_token(Some(tokens.access_token.clone()));
-
-    step(6, "initialize and tools/list with the token");
-    let response = mcp.initialize().await?;
-    show("POST /mcp initialize", &response);
-    expect(&response, 200, "initialize with a token")?;
-    let response = mcp.tools_list().await?;
-    show("POST /mcp tools/list", &response);
-    expect(&response, 200, "tools/list")?;
-    println!("       tools visible: {:?}", response.tool_names());
-    agent_says("only the tools my scopes allow are listed");
-
-    step(7, "Call list_notes");
-    let response = mcp.call_tool("list_notes", json!({})).await?;
-    show("POST /mcp tools/call list_notes", &response);
-    expect(&response, 200, "list_notes")?;
-    println!(
-        "       result: {:?}",
-        response.tool_text().unwrap_or_default()
-    );
-
-    step(8, "Call add_note, which needs notes:write");
-    let response = mcp
-        .call_tool("add_note", json!({"text": "buy milk"}))
-        .await?;
-    show("POST /mcp tools/call add_note", &response);
-    expect(&response, 403, "add_note with notes:read")?;
-    let wanted = param(&response, "scope").ok_or("no scope in the 403 challenge")?;
-    agent_says(&format!(
-        "insufficient_scope: I ask the user to consent to \"{wanted}\" (what I had plus what the tool needs)"
-    ));
-
-    step(9, "Re-consent, then add_note again");
-    let tokens = agent::login(
-        &http,
-        &as_metadata,
-        &login(wanted.clone(), vec![]).as_login(),
-    )
-    .await?;
-    println!("    <- token granted, scope=\"{}\"", tokens.scope);
-    mcp.set_token(Some(tokens.access_token.clone()));
-    let response = mcp
-        .call_tool("add_note", json!({"text": "buy milk"}))
-        .await?;
-    show("POST /mcp tools/call add_note", &response);
-    expect(&response, 200, "add_note with notes:write")?;
-    println!(
-        "       result: {:?}",
-        response.tool_text().unwrap_or_default()
-    );
-
-    step(
-        10,
-        "Call purge_notes, which needs notes:admin and a fresh MFA login",
-    );
-    let response = mcp.call_tool("purge_notes", json!({})).await?;
-    show("POST /mcp tools/call purge_notes", &response);
-    expect(&response, 403, "purge_notes without notes:admin")?;
-    let wanted = param(&response, "scope").ok_or("no scope in the 403 challenge")?;
-    agent_says(&format!(
-        "insufficient_scope again: consent to \"{wanted}\""
-    ));
-    let tokens = agent::login(
-        &http,
-        &as_metadata,
-        &login(wanted.clone(), vec![]).as_login(),
-    )
-    .await?;
-    println!(
-        "    <- token granted, scope=\"{}\" (password login, acr=pwd)",
-        tokens.scope
-    );
-    mcp.set_token(Some(tokens.access_token.clone()));
-    let response = mcp.call_tool("purge_notes", json!({})).await?;
-    show("POST /mcp tools/call purge_notes", &response);
-    expect(&response, 401, "purge_notes without MFA")?;
-    let acr_values = param(&response, "acr_values").ok_or("no acr_values")?;
-    let max_age = param(&response, "max_age").ok_or("no max_age")?;
-    agent_says(&format!(
-        "insufficient_user_authentication: a refresh cannot fix this; new login with acr_values={acr_values} max_age={max_age}"
-    ));
-
-    step(11, "MFA login (RFC 9470 step-up), then purge_notes");
-    let tokens = agent::login(
-        &http,
-        &as_metadata,
-        &login(
-            wanted.clone(),
-            vec![("acr_values", acr_values), ("max_age", max_age)],
+    println!("    -> initialize");
+    agent
+        .request(
+            "initialize",
+            json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                   "clientInfo": {"name": "authsec demo agent", "version": "0.1.0"}}),
         )
-        .as_login(),
-    )
-    .await?;
-    println!("    <- token granted, scope=\"{}\" (acr=mfa)", tokens.scope);
-    mcp.set_token(Some(tokens.access_token.clone()));
-    let response = mcp.call_tool("purge_notes", json!({})).await?;
-    show("POST /mcp tools/call purge_notes", &response);
-    expect(&response, 200, "purge_notes after MFA")?;
+        .await?;
+    agent
+        .post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .await?;
     println!(
-        "       result: {:?}",
-        response.tool_text().unwrap_or_default()
+        "    (RFC 9728 metadata from the challenge, RFC 8414 discovery, RFC 7591 registration, PKCE login with resource={})",
+        server.resource()
+    );
+
+    step(2, "tools/list");
+    println!("    -> tools/list");
+    let list = agent.request("tools/list", json!({})).await?;
+    let names: Vec<&str> = list
+        .pointer("/result/tools")
+        .and_then(Value::as_array)
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    println!("    tools visible: {names:?} (only what notes:read allows)");
+
+    step(3, "list_notes");
+    println!(
+        "    result: {:?}",
+        agent.call("list_notes", json!({})).await?
+    );
+
+    step(4, "add_note, which needs notes:write");
+    let text = agent.call("add_note", json!({"text": "buy milk"})).await?;
+    println!("    result: {text:?}");
+
+    step(
+        5,
+        "purge_notes, which needs notes:admin and a fresh MFA login (RFC 9470)",
+    );
+    println!(
+        "    result: {:?}",
+        agent.call("purge_notes", json!({})).await?
+    );
+
+    step(6, "The access token is about to expire");
+    let mut tokens: TokenSet = stored(client.clone(), key.clone()).await?;
+    tokens.expires_at = Some(1);
+    client.token_store().save(&key, &tokens).await?;
+    println!("    (the demo marks the stored token as expiring)");
+    println!(
+        "    result: {:?}",
+        agent.call("list_notes", json!({})).await?
     );
 
     step(
-        12,
-        "The token is revoked at the authorization server (RFC 7009)",
+        7,
+        "The access token is revoked at the authorization server (RFC 7009)",
     );
-    agent::revoke(&http, &as_metadata, &client_id, &tokens.access_token).await?;
-    println!("    -> POST {} token=…", as_metadata["revocation_endpoint"]);
-    let response = mcp.call_tool("list_notes", json!({})).await?;
-    show("POST /mcp tools/call list_notes", &response);
-    expect(&response, 401, "a revoked token")?;
-    let body: Value = response.json();
-    if body["denial"] != "token_revoked" {
-        return Err(format!("expected token_revoked, got {body}").into());
-    }
-    agent_says(
-        "token_revoked: introspection says the token is no longer active; I must log in again",
+    let tokens = stored(client.clone(), key.clone()).await?;
+    issuer.revoke(&tokens.access_token);
+    println!(
+        "    result: {:?}",
+        agent.call("list_notes", json!({})).await?
     );
 
-    println!("\ndemo complete: every step behaved as the denial table says.");
+    step(8, "The whole grant is revoked (its refresh token too)");
+    let tokens = stored(client.clone(), key.clone()).await?;
+    issuer.revoke(tokens.refresh_token.as_deref().ok_or("no refresh token")?);
+    println!(
+        "    result: {:?}",
+        agent.call("list_notes", json!({})).await?
+    );
+
+    step(
+        9,
+        "The authorization server's introspection endpoint is down for a moment",
+    );
+    issuer.set_endpoint_unavailable(Endpoint::Introspect, true);
+    let before = issuer.introspection_calls();
+    let outage = async {
+        while issuer.introspection_calls() == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        issuer.set_endpoint_unavailable(Endpoint::Introspect, false);
+    };
+    let (result, ()) = tokio::join!(agent.call("list_notes", json!({})), outage);
+    println!("    result: {:?}", result?);
+
+    step(10, "The introspection endpoint stays down");
+    issuer.set_endpoint_unavailable(Endpoint::Introspect, true);
+    let error = expect_error(
+        agent.call("list_notes", json!({})).await,
+        "introspection down",
+    )?;
+    if !matches!(error, ClientError::AuthorizationUnavailable { attempts: 3 }) {
+        return Err(
+            format!("expected authorization_unavailable after 3 attempts, got {error:?}").into(),
+        );
+    }
+    issuer.set_endpoint_unavailable(Endpoint::Introspect, false);
+
+    step(
+        11,
+        "An admin no longer lets this user write: consent to notes:write is withheld",
+    );
+    issuer.set_consent(Consent {
+        withheld_scopes: vec!["notes:write".into()],
+        ..Consent::default()
+    });
+    // The current token still has notes:write; a new login will not.
+    let tokens = stored(client.clone(), key.clone()).await?;
+    issuer.revoke(tokens.refresh_token.as_deref().ok_or("no refresh token")?);
+    agent.call("list_notes", json!({})).await?;
+    let error = expect_error(
+        agent.call("add_note", json!({"text": "again"})).await,
+        "consent withheld",
+    )?;
+    if !matches!(error, ClientError::ScopeNotGranted { attempts: 2, .. }) {
+        return Err(format!("expected scope_not_granted after 2 consents, got {error:?}").into());
+    }
+
+    step(12, "What the authorization server saw");
+    println!(
+        "    registrations: {}, logins: {}, token requests: {}, introspections: {}",
+        issuer.registration_requests(),
+        issuer.authorize_requests(),
+        issuer.token_requests(),
+        issuer.introspection_calls()
+    );
+    println!(
+        "\ndemo complete: the agent made only MCP calls; authsec-client acted on every denial as the table says."
+    );
     server.stop().await;
     issuer.shutdown().await;
     Ok(())
