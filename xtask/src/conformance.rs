@@ -193,6 +193,8 @@ fn suite_command(suite_dir: &Path, client: &Path, results_dir: &Path) -> Command
         .current_dir(suite_dir)
         .args(["--no-install", "conformance", "client", "--command"]);
     command.arg(client);
+    // The suite's default is 30 s per client; a loaded 2-core CI machine gets twice that.
+    command.args(["--timeout", "60000"]);
     command.arg("--output-dir").arg(results_dir);
     command
 }

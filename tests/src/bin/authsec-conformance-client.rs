@@ -10,7 +10,8 @@
 //! through rmcp: initialize, list the tools, call the first one. Denials (401 then login, 403
 //! `insufficient_scope` then a wider login, bounded) are handled inside the transport, so the
 //! rmcp session never sees them. The suite's authorization server approves at once and redirects
-//! to the loopback listener; [`HeadlessBrowser`] stands in for the user's browser.
+//! to the loopback listener; authsec-client's [`HeadlessUserAgent`] follows that redirect in place
+//! of the user's browser.
 //!
 //! One relaxation, disclosed: the suite's authorization servers with a path in their issuer
 //! identifier publish their origin as `issuer` (RFC 8414 §3.3 says to refuse such metadata), so
@@ -22,11 +23,10 @@
 
 use std::process::ExitCode;
 
-use async_trait::async_trait;
 use authsec_client::ClientError;
 use authsec_client::rmcp::AuthsecHttpClient;
 use authsec_client::{
-    AuthClient, ClientEvent, IssuerCheck, PrivateKeyJwt, Registration, UserAgent,
+    AuthClient, ClientEvent, HeadlessUserAgent, IssuerCheck, PrivateKeyJwt, Registration,
 };
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::ClientInitializeError;
@@ -85,56 +85,6 @@ impl Invocation {
     }
 }
 
-/// The user's browser, headless: the suite's authorization server approves every request at once
-/// and answers with a redirect to the client's loopback listener, which this follows.
-struct HeadlessBrowser {
-    http: reqwest::Client,
-}
-
-impl HeadlessBrowser {
-    fn new() -> Self {
-        HeadlessBrowser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
-        }
-    }
-}
-
-#[async_trait]
-impl UserAgent for HeadlessBrowser {
-    async fn open(&self, url: &Url) -> Result<(), String> {
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !response.status().is_redirection() {
-            return Err(format!(
-                "the authorization server answered {} instead of redirecting back",
-                response.status()
-            ));
-        }
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or("the authorization server's redirect has no Location")?;
-        let callback = url
-            .join(location)
-            .map_err(|e| format!("the redirect Location {location:?} is not a URL: {e}"))?;
-        // The loopback listener answers once it has read the callback; its page is for a human.
-        self.http
-            .get(callback.clone())
-            .send()
-            .await
-            .map_err(|e| format!("GET {callback}: {e}"))?;
-        Ok(())
-    }
-}
-
 /// Prints each step the client takes on stderr (the suite saves it per scenario).
 fn report(event: &ClientEvent) {
     eprintln!("authsec-client: {event}");
@@ -178,7 +128,7 @@ fn auth_client(invocation: &Invocation) -> Result<AuthClient, String> {
     let mut builder = AuthClient::builder()
         .client_name("authsec-conformance-client")
         .client_metadata_document(CLIENT_METADATA_DOCUMENT)
-        .user_agent(HeadlessBrowser::new())
+        .user_agent(HeadlessUserAgent::new())
         // The suite's path-based authorization servers (auth/metadata-var2, -var3: issuer
         // identifier http://localhost:Q/tenant1) publish `"issuer": "http://localhost:Q"`, which
         // RFC 8414 §3.3 says to refuse. The default, IssuerCheck::Strict, does refuse it; this
