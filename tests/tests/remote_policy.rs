@@ -479,6 +479,39 @@ async fn a_stale_policy_is_served_up_to_2_minutes_with_a_retry_every_10_seconds(
 }
 
 #[tokio::test]
+async fn a_malformed_policy_document_is_a_failed_fetch_that_keeps_the_cached_policy() {
+    let env = Env::start(notes_policy(1)).await;
+    let server = env
+        .server(env.policy(PolicyMode::RemoteRequired))
+        .await
+        .unwrap();
+    let reader = env.token("notes:read");
+    for (bad, expected) in [
+        (
+            json!({"state": "ready", "policy_complete": true, "tool_policy": "all"}),
+            "not an sdk-policy document",
+        ),
+        (json!([1, 2, 3]), "not an sdk-policy document"),
+        (
+            json!({"state": "ready", "policy_complete": true,
+                   "tool_policy": [{"name": "list_notes", "required_scopes": ["offline_access"]}]}),
+            "the tool policy is not usable: tool \"list_notes\" requires offline_access",
+        ),
+    ] {
+        env.plane.set_policy(bad);
+        env.advance(30);
+        assert_eq!(server.status(&reader, "list_notes").await, 200);
+        server.settled().await;
+        let error = server.policy.remote().unwrap().last_error().unwrap();
+        assert!(error.contains(expected), "{error}");
+        assert_eq!(server.status(&reader, "list_notes").await, 200);
+        assert_eq!(server.policy.remote().unwrap().generation(), Some(1));
+        env.plane.set_policy(notes_policy(1));
+        server.policy.remote().unwrap().refresh_now().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn policy_complete_false_clears_the_cache_and_every_tool_request_is_503() {
     let env = Env::start(notes_policy(1)).await;
     let server = env
@@ -719,3 +752,4 @@ async fn prm_scopes_supported_follow_the_live_policy() {
         json!(["notes:read", "notes:write", "notes:admin", "notes:edit"])
     );
 }
+
