@@ -752,4 +752,3 @@ async fn prm_scopes_supported_follow_the_live_policy() {
         json!(["notes:read", "notes:write", "notes:admin", "notes:edit"])
     );
 }
-
