@@ -45,6 +45,7 @@ struct Config {
     redirect_port: u16,
     preregistered_any: Option<Registration>,
     issuer_check: IssuerCheck,
+    inband: bool,
 }
 
 /// Builds an [`AuthClient`].
@@ -90,6 +91,14 @@ impl AuthClientBuilder {
     /// [`IssuerCheck::Strict`]).
     pub fn issuer_check(mut self, check: IssuerCheck) -> Self {
         self.config.issuer_check = check;
+        self
+    }
+
+    /// Also act on denials delivered in-band in a 200 `application/json` answer (a JSON-RPC
+    /// error with an authsec code, a `tools/call` result with `isError` and `_meta.authsec`, or
+    /// the AuthSec SDK family's profile). Off by default: it buffers every JSON answer.
+    pub fn inband_denials(mut self, on: bool) -> Self {
+        self.config.inband = on;
         self
     }
 
@@ -307,6 +316,7 @@ impl AuthClient {
                 redirect_port: 0,
                 preregistered_any: None,
                 issuer_check: IssuerCheck::Strict,
+                inband: false,
             },
             store: Arc::new(MemoryTokenStore::new()),
             user_agent: None,
@@ -381,7 +391,14 @@ impl AuthClient {
                 .await
                 .map_err(|e| ClientError::http(url.as_str(), e))?;
             let status = response.status().as_u16();
-            if !matches!(status, 400 | 401 | 403 | 404 | 429 | 503) {
+            let json_answer = status == 200
+                && self.inner.config.inband
+                && response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ct| ct.starts_with("application/json"));
+            if !json_answer && !matches!(status, 400 | 401 | 403 | 404 | 429 | 503) {
                 return Ok(response);
             }
             let (response, denial) = read_denial(response).await;
@@ -913,7 +930,13 @@ async fn read_denial(response: reqwest::Response) -> (reqwest::Response, Option<
     let version = response.version();
     let headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
-    let denial = ServerDenial::from_http(status.as_u16(), &headers, &body);
+    let denial = if status.is_success() {
+        serde_json::from_slice(&body)
+            .ok()
+            .and_then(|message| ServerDenial::from_jsonrpc(&message))
+    } else {
+        ServerDenial::from_http(status.as_u16(), &headers, &body)
+    };
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = version;

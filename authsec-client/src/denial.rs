@@ -125,9 +125,80 @@ impl ServerDenial {
         Some(denial)
     }
 
-    /// Reads an in-band denial: a JSON-RPC error object `{"code","message","data"}` (or a whole
-    /// response `{"jsonrpc","id","error"}`) whose code is one of authsec's -31001..-31011.
+    /// Reads an in-band denial from a JSON-RPC response (or a bare error object):
+    ///
+    /// - a JSON-RPC error whose code is one of authsec's -31001..-31011 (`data` = the JSON body);
+    /// - a `tools/call` result with `isError: true` and `_meta.authsec` (authsec's tool-result
+    ///   delivery, or the AuthSec SDK family's in-band profile);
+    /// - a JSON-RPC error with `data.authsec` (the family's −32003 / −32001 profile).
     pub fn from_jsonrpc(message: &Value) -> Option<Self> {
+        if let Some(meta) = message
+            .pointer("/result/_meta/authsec")
+            .filter(|_| message.pointer("/result/isError") == Some(&Value::Bool(true)))
+        {
+            return Self::from_authsec_object(meta);
+        }
+        if let Some(data) = message
+            .pointer("/error/data/authsec")
+            .or_else(|| message.pointer("/data/authsec"))
+        {
+            return Self::from_authsec_object(data);
+        }
+        Self::from_jsonrpc_error(message)
+    }
+
+    /// The `authsec` object of an in-band denial: `denial` (authsec's label) or `error` +
+    /// `status` (the family's form).
+    fn from_authsec_object(object: &Value) -> Option<Self> {
+        let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_owned);
+        let error = text("error");
+        let labelled = text("denial").and_then(|l| DenialCode::from_label(&l));
+        let status = object
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok());
+        let code = labelled.or_else(|| match (status, error.as_deref()) {
+            (_, Some("insufficient_scope")) => Some(DenialCode::ScopeInsufficient),
+            (_, Some("insufficient_user_authentication")) => Some(DenialCode::StepUpRequired),
+            (_, Some("invalid_token")) => Some(DenialCode::InvalidToken),
+            (_, Some(label)) if DenialCode::from_label(label).is_some() => {
+                DenialCode::from_label(label)
+            }
+            (Some(401), _) => Some(DenialCode::InvalidToken),
+            (Some(403), _) => Some(DenialCode::PolicyDenied),
+            (Some(429), _) => Some(DenialCode::QuotaExceeded),
+            (Some(503), _) => Some(DenialCode::AuthorizationUnavailable),
+            _ => None,
+        })?;
+        let mut denial = ServerDenial::bare(code, status.unwrap_or(code.status()));
+        denial.error = error;
+        denial.description = text("error_description");
+        denial.scope = text("scope").or_else(|| {
+            object
+                .get("required_scopes")
+                .and_then(Value::as_array)
+                .map(|scopes| {
+                    scopes
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+        });
+        denial.acr_values = text("acr_values")
+            .map(|v| v.split_ascii_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        denial.max_age = object.get("max_age").and_then(Value::as_u64);
+        denial.retry_after = object
+            .get("retry_after")
+            .and_then(Value::as_u64)
+            .map(Duration::from_secs);
+        denial.resource_metadata = text("resource_metadata");
+        Some(denial)
+    }
+
+    /// A JSON-RPC error object with one of authsec's codes.
+    fn from_jsonrpc_error(message: &Value) -> Option<Self> {
         let error = message.get("error").unwrap_or(message);
         let number = error.get("code")?.as_i64()?;
         let code = DenialCode::ALL
@@ -274,6 +345,27 @@ mod tests {
         let body = br#"{"error":"x","denial":"policy_denied"}"#;
         let d = ServerDenial::from_http(401, &HeaderMap::new(), body).unwrap();
         assert_eq!(d.code, DenialCode::MissingToken);
+    }
+
+    #[test]
+    fn in_band_tool_results_and_the_family_profile_are_read() {
+        // authsec's tool-result delivery.
+        let v: Value = serde_json::from_str(r#"{"id":7,"jsonrpc":"2.0","result":{"_meta":{"authsec":{"denial":"policy_denied","error":"policy_denied","error_description":"not on weekends","resource_metadata":"https://h/.well-known/oauth-protected-resource/mcp"}},"content":[{"text":"Denied (policy_denied): not on weekends","type":"text"}],"isError":true}}"#).unwrap();
+        let d = ServerDenial::from_jsonrpc(&v).unwrap();
+        assert_eq!(d.code, DenialCode::PolicyDenied);
+        assert_eq!(d.describe(), "not on weekends");
+        // The AuthSec family's profile: a tool result, and a JSON-RPC error.
+        let v: Value = serde_json::from_str(r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"x"}],"isError":true,"_meta":{"authsec":{"error":"insufficient_scope","status":403,"error_description":"y","required_scopes":["my:write"],"granted_scopes":["my:read"],"tool":"write"}}}}"#).unwrap();
+        let d = ServerDenial::from_jsonrpc(&v).unwrap();
+        assert_eq!(d.code, DenialCode::ScopeInsufficient);
+        assert_eq!(d.scope.as_deref(), Some("my:write"));
+        let v: Value = serde_json::from_str(r#"{"jsonrpc":"2.0","id":"a","error":{"code":-32001,"message":"m","data":{"authsec":{"error":"invalid_token","status":401,"error_description":"the token has expired"}}}}"#).unwrap();
+        let d = ServerDenial::from_jsonrpc(&v).unwrap();
+        assert_eq!(d.code, DenialCode::InvalidToken);
+        assert_eq!(d.status, 401);
+        // A tool result that is not an error is never a denial.
+        let v: Value = serde_json::from_str(r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"_meta":{"authsec":{"denial":"policy_denied"}}}}"#).unwrap();
+        assert_eq!(ServerDenial::from_jsonrpc(&v), None);
     }
 
     #[test]
