@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use authsec_config::Config;
 use lexopt::prelude::*;
 
 use crate::check::{self, CheckOptions};
@@ -18,14 +19,18 @@ pub const USAGE: &str = "\
 authsec: verify an OAuth-protected MCP server, debug a token, publish the tool manifest
 
 USAGE:
-  authsec check <server-url> [--token T] [--manifest FILE] [--timeout SECONDS]
+  authsec check <server-url> [--token T] [--manifest FILE | --config FILE] [--timeout SECONDS]
       Probe a live server as a client would; exit 0 only when every check passes.
-  authsec token inspect <token|-> [--resource URI] [--issuer URL] [--tool NAME] [--manifest FILE]
+  authsec token inspect <token|-> [--resource URI] [--issuer URL] [--tool NAME] [--manifest FILE | --config FILE]
       Decode a JWT locally (no signature check) and check iss, aud, exp and scope.
-  authsec manifest export (--manifest FILE | --server URL --token T [--manifest FILE]) [--format toml|json]
+  authsec manifest export (--manifest FILE | --config FILE | --server URL --token T) [--format toml|json]
       Print the tool manifest from a file, or a manifest skeleton for a running server's tools.
-  authsec manifest diff --manifest FILE (--server URL --token T | --tools FILE)
+  authsec manifest diff (--manifest FILE | --config FILE) (--server URL --token T | --tools FILE)
       Compare a manifest with the tools a server offers.
+
+--manifest reads a tool manifest or an authsec-policy file; --config reads the server's
+authsec.toml (its manifest, and for token inspect its resource and issuer; the file alone,
+without AUTHSEC_* overrides).
 
 The token may also come from the AUTHSEC_TOKEN environment variable (kept out of shell history);
 `-` reads it from standard input. Exit codes: 0 all passed, 1 a check failed, 2 usage or I/O error.
@@ -73,6 +78,7 @@ struct Args {
     positional: Vec<String>,
     token: Option<String>,
     manifest: Option<PathBuf>,
+    config: Option<PathBuf>,
     resource: Option<String>,
     issuer: Option<String>,
     tool: Option<String>,
@@ -91,6 +97,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, lexopt::Error
         match arg {
             Long("token") => out.token = Some(parser.value()?.string()?),
             Long("manifest") => out.manifest = Some(parser.value()?.into()),
+            Long("config") => out.config = Some(parser.value()?.into()),
             Long("resource") => out.resource = Some(parser.value()?.string()?),
             Long("issuer") => out.issuer = Some(parser.value()?.string()?),
             Long("tool") => out.tool = Some(parser.value()?.string()?),
@@ -151,8 +158,24 @@ fn prober(args: &Args) -> Result<Prober, String> {
     Prober::new(Duration::from_secs(args.timeout.unwrap_or(10)))
 }
 
+fn load_config(args: &Args) -> Result<Option<Config>, String> {
+    args.config
+        .as_deref()
+        .map(|path| Config::from_toml_file(path).map_err(|e| e.to_string()))
+        .transpose()
+}
+
 fn load_manifest(args: &Args) -> Result<Option<authsec_core::ToolManifest>, String> {
-    args.manifest.as_deref().map(manifest::load).transpose()
+    if let Some(path) = &args.manifest {
+        return manifest::load(path).map(Some);
+    }
+    match load_config(args)? {
+        Some(config) => config
+            .local_policy()
+            .map(|(manifest, _)| Some(manifest))
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
 }
 
 async fn run_check(url: &str, args: &Args) -> Result<Outcome, String> {
@@ -167,9 +190,19 @@ fn run_inspect(token: Option<&str>, args: &Args) -> Result<Outcome, String> {
     let token = token_from(token.or(args.token.as_deref()))?.ok_or(
         "token inspect needs a token (an argument, `-` for standard input, or AUTHSEC_TOKEN)",
     )?;
+    let config = load_config(args)?;
+    let from_config = |field: fn(&Config) -> &String| {
+        config
+            .as_ref()
+            .map(|c| field(c).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     let expect = Expectations {
-        resource: args.resource.clone(),
-        issuer: args.issuer.clone(),
+        resource: args
+            .resource
+            .clone()
+            .or_else(|| from_config(|c| &c.resource)),
+        issuer: args.issuer.clone().or_else(|| from_config(|c| &c.issuer)),
         tool: args.tool.clone(),
         manifest: load_manifest(args)?,
         now: None,
@@ -220,12 +253,15 @@ async fn run_export(args: &Args) -> Result<Outcome, String> {
             ))
         }
         (None, Some(known)) => Ok(Outcome::printed(manifest::export(&known, format), 0)),
-        (None, None) => Err("manifest export needs --manifest FILE or --server URL".into()),
+        (None, None) => {
+            Err("manifest export needs --manifest FILE, --config FILE or --server URL".into())
+        }
     }
 }
 
 async fn run_diff(args: &Args) -> Result<Outcome, String> {
-    let known = load_manifest(args)?.ok_or("manifest diff needs --manifest FILE")?;
+    let known =
+        load_manifest(args)?.ok_or("manifest diff needs --manifest FILE or --config FILE")?;
     let (offered, source) = match (&args.server, &args.tools) {
         (Some(server), None) => (offered_tools(args, server).await?, server.clone()),
         (None, Some(path)) => (manifest::load_inventory(path)?, path.display().to_string()),

@@ -12,6 +12,16 @@ const MANIFEST: &str = concat!(
     "/../authsec-axum/examples/notes-policy.toml"
 );
 
+/// Builds the binary first (slow only the first time), so that expiry times minted after it
+/// are not eaten by the build; then starts the dev issuer.
+async fn ready() -> DevIssuer {
+    tokio::task::spawn_blocking(authsec_tests::cli::authsec_binary)
+        .await
+        .unwrap()
+        .unwrap();
+    DevIssuer::start().await.unwrap()
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -61,7 +71,7 @@ fn assert_reports(run: &CliRun, token: &str, items: &[String]) {
 
 #[tokio::test]
 async fn a_trailing_slash_audience_is_named_as_the_mismatch() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(format!("{RESOURCE}/"))
@@ -86,7 +96,7 @@ async fn a_trailing_slash_audience_is_named_as_the_mismatch() {
 
 #[tokio::test]
 async fn a_wrong_issuer_is_named_with_both_values() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(RESOURCE)
@@ -118,7 +128,7 @@ async fn a_wrong_issuer_is_named_with_both_values() {
 
 #[tokio::test]
 async fn an_expired_token_says_how_long_ago() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(RESOURCE)
@@ -144,7 +154,7 @@ async fn an_expired_token_says_how_long_ago() {
 
 #[tokio::test]
 async fn a_scope_missing_for_the_tool_is_named_with_the_scope_to_request() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(RESOURCE)
@@ -169,7 +179,7 @@ async fn a_scope_missing_for_the_tool_is_named_with_the_scope_to_request() {
 
 #[tokio::test]
 async fn a_right_token_passes_all_four_claims_with_exit_0() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(RESOURCE)
@@ -193,7 +203,7 @@ async fn a_right_token_passes_all_four_claims_with_exit_0() {
 
 #[tokio::test]
 async fn a_token_from_the_environment_without_expectations_skips_what_it_cannot_compare() {
-    let issuer = DevIssuer::start().await.unwrap();
+    let issuer = ready().await;
     let token = issuer
         .mint()
         .aud(RESOURCE)
@@ -230,5 +240,70 @@ async fn an_opaque_token_is_a_usage_error_pointing_at_introspection() {
     assert_eq!(
         run.stderr,
         "authsec: not a JWT (it does not have three dot-separated parts): an opaque token can only be checked by the authorization server's introspection endpoint\n"
+    );
+}
+
+#[tokio::test]
+async fn the_servers_authsec_toml_supplies_resource_issuer_and_manifest() {
+    let issuer = ready().await;
+    let config = std::env::temp_dir().join(format!("authsec-cli-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "issuer = \"{}\"\nresource = \"{RESOURCE}\"\npolicy_file = \"{MANIFEST}\"\n",
+            issuer.issuer()
+        ),
+    )
+    .unwrap();
+    let config_path = config.to_str().unwrap();
+    let token = issuer
+        .mint()
+        .aud(format!("{RESOURCE}/"))
+        .scope("notes:read")
+        .exp(in_an_hour())
+        .sign();
+    let run = run_authsec(
+        &[
+            "token",
+            "inspect",
+            &token,
+            "--config",
+            config_path,
+            "--tool",
+            "add_note",
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let export = run_authsec(&["manifest", "export", "--config", config_path], &[])
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&config);
+    assert_reports(
+        &run,
+        &token,
+        &[
+            format!("  PASS  iss is {}, the expected issuer", issuer.issuer()),
+            "  FAIL  aud has https://notes.example/mcp/ with a trailing slash; the resource is https://notes.example/mcp".into(),
+            "        fix: request the token with resource=https://notes.example/mcp exactly as the server's metadata gives it (paths are compared exactly), or fix the server's resource URI".into(),
+            "  PASS  exp: valid for 60 min more".into(),
+            "  FAIL  scope notes:read lacks notes:write, which add_note needs".into(),
+            "        fix: request the token with scope=\"notes:read notes:write\" (the server's 403 challenge asks for the same)".into(),
+            "2 passed, 2 failed, 0 skipped".into(),
+        ],
+    );
+    assert_eq!(run.code, Some(1));
+
+    assert_eq!(export.code, Some(0), "{}", export.stderr);
+    let exported = authsec_core::ToolManifest::from_toml_str(&export.stdout).unwrap();
+    let (expected, _) =
+        authsec_policy::PolicyConfig::from_toml_str(&std::fs::read_to_string(MANIFEST).unwrap())
+            .unwrap()
+            .into_parts();
+    assert_eq!(exported, expected);
+    assert_eq!(
+        exported.tools().map(|(name, _)| name).collect::<Vec<_>>(),
+        ["add_note", "list_notes", "purge_notes"]
     );
 }
