@@ -752,3 +752,123 @@ async fn prm_scopes_supported_follow_the_live_policy() {
         json!(["notes:read", "notes:write", "notes:admin", "notes:edit"])
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the notes servers (both adapters) configured through the AUTHSEC_* environment.
+
+mod notes_e2e {
+    use authsec_tests::control_plane::{ControlPlaneStandIn, needs_setup_policy, ready_policy};
+    use authsec_tests::dev_issuer::DevIssuer;
+    use authsec_tests::mcp_http::{McpHttp, challenge_params};
+    use authsec_tests::notes_server::{Adapter, NotesEnv, NotesServer};
+    use authsec_tests::on_both_adapters;
+    use serde_json::{Value, json};
+
+    use super::{BASIC, RS_ID, RS_SECRET};
+
+    fn notes_env(dev: &DevIssuer, plane: &ControlPlaneStandIn, adapter: Adapter) -> NotesEnv {
+        let mut env = NotesEnv::new(dev.issuer()).adapter(adapter);
+        env.validation_mode = Some("jwt_only".to_owned());
+        env.extra = [
+            ("AUTHSEC_RESOURCE_SERVER_ID", RS_ID.to_owned()),
+            ("AUTHSEC_AUTHORIZATION_SERVER", plane.base_url()),
+            ("AUTHSEC_INTROSPECTION_CLIENT_ID", RS_ID.to_owned()),
+            ("AUTHSEC_INTROSPECTION_CLIENT_SECRET", RS_SECRET.to_owned()),
+            ("AUTHSEC_POLICY_MODE", "remote_required".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        env
+    }
+
+    async fn client(dev: &DevIssuer, notes: &NotesServer, scope: &str) -> McpHttp {
+        let mut mcp = McpHttp::new(notes.resource());
+        mcp.set_token(Some(dev.mint().aud(notes.resource()).scope(scope).sign()));
+        let init = mcp.initialize().await.expect("initialize");
+        assert_eq!(init.status, 200, "{}", init.body);
+        mcp
+    }
+
+    async fn notes_tool_scopes_come_from_the_control_plane(adapter: Adapter) {
+        let dev = DevIssuer::start().await.expect("dev issuer");
+        let plane = ControlPlaneStandIn::start(RS_ID, RS_ID, RS_SECRET)
+            .await
+            .expect("stand-in");
+        // The dashboard's mapping differs from the notes server's local file: add_note takes
+        // notes:edit or notes:write, purge_notes is not mapped.
+        plane.set_policy(ready_policy(
+            7,
+            &[
+                ("list_notes", &["notes:read"]),
+                ("add_note", &["notes:edit", "notes:write"]),
+            ],
+        ));
+        let notes = NotesServer::start(notes_env(&dev, &plane, adapter))
+            .await
+            .expect("notes server starts with its remote policy");
+        assert_eq!(plane.policy_fetches(), 1);
+        assert_eq!(plane.policy_authorizations(), [Some(BASIC.to_owned())]);
+
+        let mut editor = client(&dev, &notes, "notes:read notes:edit notes:admin").await;
+        let listed = editor.tools_list().await.expect("tools/list");
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.tool_names(), ["add_note", "list_notes"]);
+        let added = editor
+            .call_tool("add_note", json!({"text": "from the dashboard"}))
+            .await
+            .expect("tools/call");
+        assert_eq!(added.status, 200, "{}", added.body);
+
+        let purge = editor.call_tool("purge_notes", json!({})).await.unwrap();
+        assert_eq!(purge.status, 403);
+        assert_eq!(purge.json()["error"], "policy_denied");
+        assert_eq!(purge.www_authenticate(), None);
+
+        let mut reader = client(&dev, &notes, "notes:read").await;
+        let denied = reader
+            .call_tool("add_note", json!({"text": "x"}))
+            .await
+            .unwrap();
+        assert_eq!(denied.status, 403);
+        let params = challenge_params(denied.www_authenticate().expect("challenge"));
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(param("error"), Some("insufficient_scope"));
+        assert_eq!(param("scope"), Some("notes:read notes:edit notes:write"));
+
+        let prm: Value = reqwest::get(notes.url("/.well-known/oauth-protected-resource/mcp"))
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("metadata JSON");
+        assert_eq!(
+            prm["scopes_supported"],
+            json!(["notes:read", "notes:edit", "notes:write"])
+        );
+    }
+
+    async fn remote_required_notes_server_does_not_start_without_its_policy(adapter: Adapter) {
+        let dev = DevIssuer::start().await.expect("dev issuer");
+        let plane = ControlPlaneStandIn::start(RS_ID, RS_ID, RS_SECRET)
+            .await
+            .expect("stand-in");
+        plane.set_policy(needs_setup_policy());
+        assert!(
+            NotesServer::start(notes_env(&dev, &plane, adapter))
+                .await
+                .is_err()
+        );
+        assert_eq!(plane.policy_fetches(), 1);
+    }
+
+    on_both_adapters!(
+        notes_tool_scopes_come_from_the_control_plane,
+        remote_required_notes_server_does_not_start_without_its_policy,
+    );
+}
