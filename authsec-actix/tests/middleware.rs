@@ -127,7 +127,7 @@ async fn missing_token_is_401_with_challenge_and_json_body() {
     assert_eq!(
         body,
         json!({"error":"missing_token","error_description":"an access token is required",
-               "denial":"missing_token","scope":"notes:read","resource_metadata":PRM})
+               "denial":"missing_token","reason":"no_token","scope":"notes:read","resource_metadata":PRM})
     );
 }
 

@@ -546,6 +546,17 @@ impl Denial {
             Value::from(self.0.description.as_ref()),
         );
         map.insert("denial".into(), Value::from(self.0.code.as_str()));
+        // The AuthSec family's fields, which its agents parse: `reason` on token denials,
+        // `tool` and `granted_scopes` on tool denials.
+        if let Some(reason) = self.reason() {
+            map.insert("reason".into(), Value::from(reason));
+        }
+        if let Some(tool) = &self.0.tool {
+            map.insert("tool".into(), Value::from(tool.as_str()));
+        }
+        if self.0.code == DenialCode::ScopeInsufficient {
+            map.insert("granted_scopes".into(), json!(self.0.granted_scopes));
+        }
         if let Some(scope) = &self.0.scope {
             map.insert("scope".into(), Value::from(scope.as_str()));
         }
@@ -568,7 +579,10 @@ impl Denial {
         map
     }
 
-    /// The JSON body: `{"error", "error_description", "denial", ...details}`.
+    /// The JSON body: `{"error", "error_description", "denial", ...details}`, with the AuthSec
+    /// family's `reason` (401 token denials: `no_token`, `token_expired`, `audience_mismatch`,
+    /// `token_revoked`, `client_registration_revoked`, `invalid_token`), `tool` and
+    /// `granted_scopes` (scope denials).
     ///
     /// `error` is the OAuth error where the code has one, else the denial label.
     pub fn json_body(&self, resource_metadata: &str) -> String {

@@ -52,7 +52,7 @@ fn row(code: DenialCode) -> Row {
             body: json!({
                 "error": "missing_token",
                 "error_description": "an access token is required",
-                "denial": "missing_token",
+                "denial": "missing_token", "reason": "no_token",
                 "scope": "notes:read",
                 "resource_metadata": PRM,
             }),
@@ -91,7 +91,7 @@ fn row(code: DenialCode) -> Row {
             body: json!({
                 "error": "invalid_token",
                 "error_description": "the token has expired",
-                "denial": "invalid_token",
+                "denial": "invalid_token", "reason": "token_expired",
                 "resource_metadata": PRM,
             }),
         },
@@ -111,7 +111,7 @@ fn row(code: DenialCode) -> Row {
             body: json!({
                 "error": "invalid_token",
                 "error_description": "audience mismatch",
-                "denial": "invalid_audience",
+                "denial": "invalid_audience", "reason": "audience_mismatch",
                 "resource_metadata": PRM,
             }),
         },
@@ -130,7 +130,7 @@ fn row(code: DenialCode) -> Row {
             body: json!({
                 "error": "invalid_token",
                 "error_description": "the access token is not active",
-                "denial": "token_revoked",
+                "denial": "token_revoked", "reason": "token_revoked",
                 "resource_metadata": PRM,
             }),
         },
@@ -152,6 +152,7 @@ fn row(code: DenialCode) -> Row {
                 "error": "insufficient_scope",
                 "error_description": "this operation requires the scopes: notes:write",
                 "denial": "scope_insufficient",
+                "granted_scopes": ["notes:read", "offline_access"],
                 "scope": "notes:read notes:write",
                 "required_scopes": ["notes:write"],
                 "resource_metadata": PRM,
@@ -382,7 +383,7 @@ fn missing_token_has_no_error_param_and_carries_scope_when_set() {
         json!({
             "error": "missing_token",
             "error_description": "an access token is required",
-            "denial": "missing_token",
+            "denial": "missing_token", "reason": "no_token",
             "resource_metadata": PRM,
         })
     );
@@ -425,7 +426,7 @@ async fn guard_without_a_token_answers_missing_token_with_the_initial_scopes() {
         json!({
             "error": "missing_token",
             "error_description": "an access token is required",
-            "denial": "missing_token",
+            "denial": "missing_token", "reason": "no_token",
             "scope": "notes:read notes:list",
             "resource_metadata": PRM,
         })
@@ -488,6 +489,7 @@ fn scope_insufficient_challenges_granted_union_required_without_offline_access()
             "error": "insufficient_scope",
             "error_description": "this operation requires the scopes: notes:write notes:read notes:admin",
             "denial": "scope_insufficient",
+            "granted_scopes": ["notes:read", "offline_access", "notes:list"],
             "scope": "notes:read notes:list notes:write notes:admin",
             "required_scopes": ["notes:write", "notes:read", "notes:admin"],
             "resource_metadata": PRM,
@@ -511,6 +513,7 @@ async fn scope_challenge_is_never_an_empty_scope() {
         "error": "insufficient_scope",
         "error_description": "this operation requires the scopes: offline_access",
         "denial": "scope_insufficient",
+        "granted_scopes": [],
         "required_scopes": ["offline_access"],
         "resource_metadata": PRM,
     });

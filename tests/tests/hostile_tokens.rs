@@ -123,6 +123,8 @@ fn assert_invalid_token(
             "error": "invalid_token",
             "error_description": description,
             "denial": "invalid_token",
+            // The family's `reason`: only expiry has its own.
+            "reason": if description == "the token has expired" { "token_expired" } else { "invalid_token" },
             "resource_metadata": RESOURCE_METADATA,
         })
     );
@@ -161,7 +163,7 @@ fn assert_invalid_audience(
         json!({
             "error": "invalid_token",
             "error_description": description,
-            "denial": "invalid_audience",
+            "denial": "invalid_audience", "reason": "audience_mismatch",
             "resource_metadata": RESOURCE_METADATA,
         })
     );

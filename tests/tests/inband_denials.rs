@@ -248,7 +248,7 @@ async fn policy_denied_as_a_tool_result_from_authsec_toml(adapter: Adapter) {
         json!({"jsonrpc":"2.0","id":9,"result":{
             "content":[{"type":"text","text":"Denied (policy_denied): the tool \"delete_everything\" is not in this server's tool manifest"}],
             "isError":true,
-            "_meta":{"authsec":{"error":"policy_denied","denial":"policy_denied",
+            "_meta":{"authsec":{"error":"policy_denied","denial":"policy_denied","tool":"delete_everything",
                 "error_description":"the tool \"delete_everything\" is not in this server's tool manifest",
                 "resource_metadata":prm}}}})
     );
@@ -278,7 +278,7 @@ async fn policy_denied_as_a_jsonrpc_error_echoes_the_id(adapter: Adapter) {
         response.json(),
         json!({"jsonrpc":"2.0","id":"x-1","error":{"code":-31008,
             "message":"the tool \"delete_everything\" is not in this server's tool manifest",
-            "data":{"error":"policy_denied","denial":"policy_denied",
+            "data":{"error":"policy_denied","denial":"policy_denied","tool":"delete_everything",
                 "error_description":"the tool \"delete_everything\" is not in this server's tool manifest",
                 "resource_metadata":prm}}})
     );

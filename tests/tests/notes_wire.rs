@@ -94,7 +94,7 @@ async fn missing_token_is_401_with_initial_scope_and_resource_metadata(adapter: 
     assert_json_body(
         &response,
         json!({"error":"missing_token","error_description":"an access token is required",
-               "denial":"missing_token","scope":"notes:read","resource_metadata":s.prm()}),
+               "denial":"missing_token","reason":"no_token","scope":"notes:read","resource_metadata":s.prm()}),
     );
 }
 on_both_adapters!(missing_token_is_401_with_initial_scope_and_resource_metadata);
@@ -190,7 +190,7 @@ async fn garbage_tokens_are_invalid_token(adapter: Adapter) {
         &response,
         json!({"error":"invalid_token",
                "error_description":"the token is not a signed JWT (expected three dot-separated parts)",
-               "denial":"invalid_token","resource_metadata":s.prm()}),
+               "denial":"invalid_token","reason":"invalid_token","resource_metadata":s.prm()}),
     );
 }
 on_both_adapters!(garbage_tokens_are_invalid_token);
@@ -207,6 +207,7 @@ async fn expired_and_foreign_tokens_are_invalid_token(adapter: Adapter) {
                 .expires_in(-600)
                 .sign(),
             "the token has expired",
+            "token_expired",
         ),
         (
             s.issuer
@@ -215,6 +216,7 @@ async fn expired_and_foreign_tokens_are_invalid_token(adapter: Adapter) {
                 .scope("notes:read")
                 .alg_none(),
             "unsigned tokens (alg none) are refused",
+            "invalid_token",
         ),
         (
             s.issuer
@@ -223,6 +225,7 @@ async fn expired_and_foreign_tokens_are_invalid_token(adapter: Adapter) {
                 .scope("notes:read")
                 .foreign_key_with_issuer_kid(),
             "the token signature is invalid",
+            "invalid_token",
         ),
         (
             s.issuer
@@ -232,16 +235,17 @@ async fn expired_and_foreign_tokens_are_invalid_token(adapter: Adapter) {
                 .typ("JWT")
                 .sign(),
             "the token's typ is \"JWT\", expected \"at+jwt\" (RFC 9068)",
+            "invalid_token",
         ),
     ];
-    for (token, description) in cases {
+    for (token, description, reason) in cases {
         mcp.set_token(Some(token));
         let response = mcp.tools_list().await.unwrap();
         assert_eq!(response.status, 401, "{description}");
         assert_json_body(
             &response,
             json!({"error":"invalid_token","error_description":description,
-                   "denial":"invalid_token","resource_metadata":s.prm()}),
+                   "denial":"invalid_token","reason":reason,"resource_metadata":s.prm()}),
         );
     }
 }
@@ -275,7 +279,7 @@ async fn token_for_another_resource_is_invalid_audience(adapter: Adapter) {
     assert_json_body(
         &response,
         json!({"error":"invalid_token","error_description":description,
-               "denial":"invalid_audience","resource_metadata":s.prm()}),
+               "denial":"invalid_audience","reason":"audience_mismatch","resource_metadata":s.prm()}),
     );
 }
 on_both_adapters!(token_for_another_resource_is_invalid_audience);
@@ -346,7 +350,8 @@ async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope(adap
         &response,
         json!({"error":"insufficient_scope",
                "error_description":"Tool \"add_note\" requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
-               "denial":"scope_insufficient","scope":"notes:read notes:write",
+               "denial":"scope_insufficient","tool":"add_note","granted_scopes":["notes:read"],
+               "scope":"notes:read notes:write",
                "required_scopes":["notes:write"],"resource_metadata":s.prm()}),
     );
 }
@@ -430,7 +435,7 @@ async fn tools_outside_the_manifest_are_policy_denied_without_challenge(adapter:
         &response,
         json!({"error":"policy_denied",
                "error_description":"the tool \"delete_everything\" is not in this server's tool manifest",
-               "denial":"policy_denied","resource_metadata":s.prm()}),
+               "denial":"policy_denied","tool":"delete_everything","resource_metadata":s.prm()}),
     );
 }
 on_both_adapters!(tools_outside_the_manifest_are_policy_denied_without_challenge);
@@ -461,7 +466,7 @@ async fn revoked_token_is_refused_on_the_next_request_at_ttl_zero(adapter: Adapt
     assert_json_body(
         &response,
         json!({"error":"invalid_token","error_description":"the access token is not active",
-               "denial":"token_revoked","resource_metadata":s.prm()}),
+               "denial":"token_revoked","reason":"token_revoked","resource_metadata":s.prm()}),
     );
 }
 on_both_adapters!(revoked_token_is_refused_on_the_next_request_at_ttl_zero);

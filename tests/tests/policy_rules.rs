@@ -819,7 +819,8 @@ async fn bindings_narrow_token_scopes_for_calls_and_listing() {
         body(&response),
         json!({"error":"insufficient_scope",
                "error_description":"Tool \"add_note\" requires scope: notes:write. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
-               "denial":"scope_insufficient","scope":"notes:read notes:write",
+               "denial":"scope_insufficient","tool":"add_note","granted_scopes":["notes:read"],
+               "scope":"notes:read notes:write",
                "required_scopes":["notes:write"],"resource_metadata":PRM})
     );
 }
