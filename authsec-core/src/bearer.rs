@@ -38,6 +38,18 @@ pub fn extract_bearer<'a>(
     authorization: Authorization<'a>,
     query: Option<&str>,
 ) -> Result<Option<&'a str>, Denial> {
+    bearer_credentials(authorization, query)?
+        .map(checked_token)
+        .transpose()
+}
+
+/// The bearer credentials of a request, before their syntax is checked ([`checked_token`]):
+/// the Guard looks a token up in its verified cache first, where every token once passed that
+/// check.
+pub(crate) fn bearer_credentials<'a>(
+    authorization: Authorization<'a>,
+    query: Option<&str>,
+) -> Result<Option<&'a [u8]>, Denial> {
     if query.is_some_and(query_has_access_token) {
         return Err(Denial::invalid_request(
             "access tokens in the query string are not accepted; send an Authorization: Bearer header",
@@ -67,15 +79,18 @@ pub fn extract_bearer<'a>(
             "the Authorization header has the Bearer scheme but no token",
         ));
     }
+    Ok(Some(token))
+}
+
+/// A bearer token that is a valid RFC 6750 `b64token`, as text.
+pub(crate) fn checked_token(token: &[u8]) -> Result<&str, Denial> {
     if !is_b64token(token) {
         return Err(Denial::invalid_request(
             "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
         ));
     }
     // is_b64token admits only ASCII, so this cannot fail; stay panic-free anyway.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| Denial::invalid_request("the bearer token is not ASCII"))
+    std::str::from_utf8(token).map_err(|_| Denial::invalid_request("the bearer token is not ASCII"))
 }
 
 fn trim_ows(mut bytes: &[u8]) -> &[u8] {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 
 use crate::audit::{DecidingRule, checks};
-use crate::bearer::{Authorization, extract_bearer};
+use crate::bearer::{Authorization, bearer_credentials, checked_token};
 use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SystemClock};
 use crate::denial::{Denial, DenialCode, RenderedDenial};
@@ -219,11 +219,22 @@ impl Guard {
         trail: &mut Trail,
     ) -> Result<Principal, Denial> {
         let inner = &*self.inner;
-        let token = extract_bearer(request.authorization, request.query)?
+        let credentials = bearer_credentials(request.authorization, request.query)?
             .ok_or_else(|| Denial::missing_token().with_scope(inner.initial_scopes.clone()))?;
-        // Checks 1 and 2.
+        // Checks 1 and 2. A token found in the verified cache passed them, and the syntax check,
+        // when it was first seen; only a new token has its syntax checked before verification.
         trail.rule = DecidingRule::Check(checks::TOKEN);
-        let principal = self.authenticate(token).await.inspect_err(|denial| {
+        let cached = std::str::from_utf8(credentials)
+            .ok()
+            .and_then(|token| Some((token, self.cached(token)?)));
+        let (token, authenticated) = match cached {
+            Some(hit) => hit,
+            None => {
+                let token = checked_token(credentials)?;
+                (token, self.verify_new(token).await)
+            }
+        };
+        let principal = authenticated.inspect_err(|denial| {
             if denial.code() == DenialCode::InvalidAudience {
                 trail.rule = DecidingRule::Check(checks::AUDIENCE);
             }
@@ -264,20 +275,33 @@ impl Guard {
     /// Checks 1 and 2 only: the token is genuine, unexpired and issued for this resource.
     /// Served from the verified-token cache when the token was seen before.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Denial> {
+        match self.cached(token) {
+            Some(result) => result,
+            None => self.verify_new(token).await,
+        }
+    }
+
+    /// Checks 1 and 2 from the verified-token cache: `None` when the token is not in it.
+    fn cached(&self, token: &str) -> Option<Result<Principal, Denial>> {
+        let inner = &*self.inner;
+        let principal = inner.tokens.as_ref()?.get(token)?;
+        let now = inner.clock.now();
+        if principal
+            .expires_at()
+            .is_some_and(|exp| now < exp.saturating_add(inner.leeway))
+        {
+            return Some(Ok(principal));
+        }
+        if let Some(cache) = &inner.tokens {
+            cache.remove(token);
+        }
+        Some(Err(Denial::invalid_token("the token has expired")))
+    }
+
+    /// Checks 1 and 2 for a token not in the cache (which it joins when it passes).
+    async fn verify_new(&self, token: &str) -> Result<Principal, Denial> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        if let Some(cache) = &inner.tokens
-            && let Some(principal) = cache.get(token)
-        {
-            if principal
-                .expires_at()
-                .is_some_and(|exp| now < exp.saturating_add(inner.leeway))
-            {
-                return Ok(principal);
-            }
-            cache.remove(token);
-            return Err(Denial::invalid_token("the token has expired"));
-        }
         let claims = inner.verifier.verify(token).await?;
         if let Some(exp) = claims.expires_at
             && now >= exp.saturating_add(inner.leeway)
