@@ -14,8 +14,13 @@
 //! | `AUTHSEC_RESOURCE` | the canonical URI of this server (tokens' audience) | `http://{AUTHSEC_LISTEN}/mcp` |
 //! | `AUTHSEC_INTROSPECTION_CLIENT_ID` / `_SECRET` | client_secret_basic credentials for the AS's introspection endpoint; unset means JWT-only | unset |
 //! | `AUTHSEC_INTROSPECTION_CACHE_SECONDS` | how long an introspection answer is reused (0 = every request) | `0` |
-//! | `AUTHSEC_VALIDATION_MODE` | `jwt_only`, `jwt_and_introspect`, `introspection_only` (opaque tokens) or `auto` (JWT, plus introspection when credentials are set) | `auto` |
+//! | `AUTHSEC_VALIDATION_MODE` | `jwt_only`, `jwt_and_introspect`, `jwt_or_introspect`, `introspection_only` or `auto` (JWT, plus introspection when credentials are set) | `auto` |
 //! | `AUTHSEC_NOTES_JSON_RESPONSE` | `1`: stateless mode with `application/json` responses instead of SSE | unset |
+//! | `AUTHSEC_CONFIG` | an `authsec.toml` read first (`examples/notes/authsec.toml`); the variables win over it | unset |
+//!
+//! Everything is read through `authsec-config`, so every `AUTHSEC_*` variable of the AuthSec SDK
+//! family works too (e.g. `AUTHSEC_DENIAL_MODE=inband`, `AUTHSEC_TOOL_SCOPES_JSON`,
+//! `AUTHSEC_RESOURCE_SERVER_ID`); see the README's Configuration section.
 //!
 //! Tools: `list_notes` (`notes:read`), `add_note {text}` (`notes:write`), `purge_notes`
 //! (`notes:admin` plus a fresh MFA login: `acr` = `mfa` or `amr` ∋ `mfa`, `auth_time` ≤ 300 s ago).
