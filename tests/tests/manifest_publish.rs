@@ -256,3 +256,57 @@ async fn a_publication_to_an_unreachable_control_plane_fails_in_the_background_o
         "{outcome:?}"
     );
 }
+
+/// `AUTHSEC_PUBLISH_MANIFEST=1` in `remote_required` while the resource server is still being
+/// set up: the notes server starts (answering 503 to tool calls) and publishes its manifest.
+async fn the_notes_server_publishes_its_manifest_at_start_up(adapter: Adapter) {
+    let dev = DevIssuer::start().await.expect("dev issuer");
+    let plane = ControlPlaneStandIn::start(RS_ID, RS_ID, RS_SECRET)
+        .await
+        .expect("stand-in starts");
+    let mut env = NotesEnv::new(dev.issuer()).adapter(adapter);
+    env.validation_mode = Some("jwt_only".to_owned());
+    env.extra = [
+        ("AUTHSEC_RESOURCE_SERVER_ID", RS_ID.to_owned()),
+        ("AUTHSEC_AUTHORIZATION_SERVER", plane.base_url()),
+        ("AUTHSEC_INTROSPECTION_CLIENT_ID", RS_ID.to_owned()),
+        ("AUTHSEC_INTROSPECTION_CLIENT_SECRET", RS_SECRET.to_owned()),
+        ("AUTHSEC_POLICY_MODE", "remote_required".to_owned()),
+        ("AUTHSEC_PUBLISH_MANIFEST", "yes".to_owned()),
+        (
+            "AUTHSEC_TOOL_SCOPE_SUGGESTIONS_JSON",
+            r#"{"list_notes": ["notes:read"], "add_note": "notes:write"}"#.to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let notes = NotesServer::start(env)
+        .await
+        .expect("publishing lets remote_required start without a policy");
+    let mut recorded = plane.manifests();
+    for _ in 0..100 {
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        recorded = plane.manifests();
+    }
+    assert_eq!(recorded.len(), 1, "one publication, no retry");
+    assert_eq!(recorded[0].body, NOTES_MANIFEST);
+    assert_eq!(recorded[0].authorization.as_deref(), Some(BASIC));
+
+    let mut mcp = authsec_tests::mcp_http::McpHttp::new(notes.resource());
+    mcp.set_token(Some(
+        dev.mint().aud(notes.resource()).scope("notes:read").sign(),
+    ));
+    assert_eq!(mcp.initialize().await.unwrap().status, 200);
+    let call = mcp
+        .call_tool("list_notes", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(call.status, 503);
+    assert_eq!(call.json()["error"], "authorization_unavailable");
+}
+
+on_both_adapters!(the_notes_server_publishes_its_manifest_at_start_up);

@@ -3,8 +3,10 @@
 //! (`authsec-actix/examples/notes-server.rs`), which include this file with `#[path]`: the
 //! two servers differ only in the web framework around them.
 
+use authsec_axum::InProcessMcp;
 use authsec_config::Config;
 use authsec_core::{Guard, Principal, Protection};
+use authsec_jwks::control_plane::{ServerInventory, publish_in_background};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -180,6 +182,7 @@ pub async fn from_env() -> Result<NotesApp, Box<dyn std::error::Error>> {
     };
     let origin = resource_url.origin().ascii_serialization();
     let json = env("AUTHSEC_NOTES_JSON_RESPONSE").is_some_and(|v| v == "1");
+    let publish_host = authority.clone();
     let config_http = StreamableHttpServerConfig::default()
         .with_allowed_hosts([host, authority])
         .with_allowed_origins([origin])
@@ -191,6 +194,21 @@ pub async fn from_env() -> Result<NotesApp, Box<dyn std::error::Error>> {
         Arc::new(LocalSessionManager::default()),
         config_http,
     );
+
+    // AUTHSEC_PUBLISH_MANIFEST: the tools this server offers, read in process from the
+    // unwrapped MCP service (no token, no socket), published once in the background; the
+    // outcome is logged and never stops the server (the AuthSec family's behaviour).
+    if config.publish_manifest
+        && let Some(control_plane) = config.control_plane()?
+    {
+        let transport =
+            InProcessMcp::new(mcp.clone(), resource_url.path()).host(publish_host.as_str());
+        drop(publish_in_background(
+            control_plane,
+            Arc::new(ServerInventory(transport)),
+            config.tool_scope_suggestions.clone().unwrap_or_default(),
+        ));
+    }
 
     Ok(NotesApp {
         listen,
