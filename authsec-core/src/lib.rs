@@ -49,6 +49,28 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Visitor methods taking every JSON scalar but a string as `$value`: the JSON walkers of
+/// `mcp` and `tools_list` skip what they do not look into.
+macro_rules! non_string_scalars_as {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 pub mod adapter;
 pub mod audit;
 pub mod bearer;

@@ -148,22 +148,8 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params<'a>, A::Error> {
         IgnoredAny.visit_seq(seq).map(|_| Params::NotObject)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Params<'a>, E> {
-        Ok(Params::NotObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Params<'a>, E> {
-        Ok(Params::NotObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Params<'a>, E> {
-        Ok(Params::NotObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Params<'a>, E> {
-        Ok(Params::NotObject)
-    }
+    non_string_scalars_as!(Params::NotObject);
     fn visit_str<E>(self, _: &str) -> Result<Params<'a>, E> {
-        Ok(Params::NotObject)
-    }
-    fn visit_unit<E>(self) -> Result<Params<'a>, E> {
         Ok(Params::NotObject)
     }
 }
@@ -203,21 +189,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
                 IgnoredAny.visit_seq(seq).map(|_| Text::Other)
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
-                Ok(Text::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
-                Ok(Text::Other)
-            }
+            non_string_scalars_as!(Text::Other);
         }
         deserializer.deserialize_any(TextVisitor)
     }

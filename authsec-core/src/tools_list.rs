@@ -159,22 +159,8 @@ impl<'de> Visitor<'de> for Anything<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         IgnoredAny.visit_seq(seq).map(drop)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
+    non_string_scalars_as!(());
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
     }
 }
@@ -229,22 +215,8 @@ impl<'de> Visitor<'de> for ResultObject<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         Anything(None).visit_seq(seq)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
+    non_string_scalars_as!(());
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
     }
 }
@@ -291,22 +263,8 @@ impl<'de> Visitor<'de> for Tools<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<usize>, A::Error> {
         IgnoredAny.visit_map(map).map(|_| None)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Option<usize>, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Option<usize>, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Option<usize>, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Option<usize>, E> {
-        Ok(None)
-    }
+    non_string_scalars_as!(None);
     fn visit_str<E>(self, _: &str) -> Result<Option<usize>, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Option<usize>, E> {
         Ok(None)
     }
 }
