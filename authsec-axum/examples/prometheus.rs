@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. The recorder, before anything records.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
-    metric::describe_all();
+    metric::init();
 
     // 2. A protected endpoint, as in any authsec server.
     let guard = RemoteIssuer::discover(&issuer)

@@ -11,7 +11,7 @@
 //! headers ([`MetadataEndpoint`]).
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::audit::{self, DecidingRule, checks};
 use crate::bearer::Authorization;
@@ -266,7 +266,7 @@ impl Protection {
             &DecidingRule::Check(checks::BODY_LIMIT),
             None,
             Some(response.status),
-            Duration::ZERO,
+            None,
         );
         Verdict::Deny { denial, response }
     }
@@ -279,7 +279,7 @@ impl Protection {
             None,
             &DecidingRule::Check(checks::REQUEST),
             None,
-            Duration::ZERO,
+            None,
         )
     }
 
@@ -290,7 +290,7 @@ impl Protection {
         principal: Option<&Principal>,
         rule: &DecidingRule,
         request: Option<&AccessRequest<'_>>,
-        latency: Duration,
+        latency: Option<Duration>,
     ) -> Verdict {
         let inband = request.and_then(|request| {
             self.delivery.render(
@@ -318,7 +318,7 @@ impl Protection {
         &self,
         request: &IncomingRequest<'_, H>,
     ) -> Verdict {
-        let started = Instant::now();
+        let started = audit::clock_start();
         let headers = request.headers;
         let mcp = match request.body {
             Some(body) => {
@@ -334,7 +334,7 @@ impl Protection {
                             None,
                             &DecidingRule::Check(checks::REQUEST),
                             None,
-                            started.elapsed(),
+                            started.map(|s| s.elapsed()),
                         );
                     }
                 }
@@ -370,7 +370,7 @@ impl Protection {
                     &ruled.rule,
                     Some(&access),
                     None,
-                    started.elapsed(),
+                    started.map(|s| s.elapsed()),
                 );
                 Verdict::Allow {
                     principal,
@@ -383,7 +383,7 @@ impl Protection {
                 ruled.principal.as_ref(),
                 &ruled.rule,
                 Some(&access),
-                started.elapsed(),
+                started.map(|s| s.elapsed()),
             ),
         }
     }

@@ -4,7 +4,7 @@
 //! | name | type | labels | recorded by | what |
 //! |---|---|---|---|---|
 //! | `authsec_decisions_total` | counter | `decision` (`allow`/`deny`), `code` (denial label or `none`) | core | one per request decided on a protected path |
-//! | `authsec_check_duration_seconds` | histogram | | core | time to decide one request (classification and checks 1–5) |
+//! | `authsec_check_duration_seconds` | histogram | | core | time to decide one request (classification and checks 1–5); recorded once [`init`] was called |
 //! | `authsec_jwks_refreshes_total` | counter | | authsec-jwks | JWKS downloads that installed a key set |
 //! | `authsec_jwks_refresh_failures_total` | counter | | authsec-jwks | JWKS downloads that failed (cached keys stay in use) |
 //! | `authsec_introspection_requests_total` | counter | `outcome` (`active`/`inactive`/`error`) | authsec-jwks | RFC 7662 calls made to the authorization server |
@@ -14,6 +14,7 @@
 //!
 //! Label values are bounded: denial codes, fixed outcomes, and quota names from configuration.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use metrics::{Key, Label, Level, Metadata};
@@ -49,9 +50,23 @@ pub const ALL: [&str; 8] = [
     QUOTA_REJECTIONS_TOTAL,
 ];
 
-/// Describes every metric (unit and help text) to the installed recorder; optional, for
-/// exporters that print `# HELP` lines.
-pub fn describe_all() {
+/// Whether [`init`] was called: the check latency histogram is recorded.
+static LATENCY: AtomicBool = AtomicBool::new(false);
+
+/// Call once after installing a recorder: turns on [`CHECK_DURATION_SECONDS`] (two clock reads
+/// per request, skipped until then) and describes every metric (unit and help text) for
+/// exporters that print `# HELP` lines. The counters need no call.
+pub fn init() {
+    LATENCY.store(true, Ordering::Relaxed);
+    describe_all();
+}
+
+/// Whether the check latency is measured.
+pub(crate) fn latency_enabled() -> bool {
+    LATENCY.load(Ordering::Relaxed)
+}
+
+fn describe_all() {
     use metrics::{Unit, describe_counter, describe_histogram};
     describe_counter!(
         DECISIONS_TOTAL,
@@ -127,14 +142,18 @@ fn decision_key(code: Option<DenialCode>) -> &'static Key {
     &DECISION_KEYS[index]
 }
 
-/// Counts one decision and records its latency.
-pub(crate) fn record_decision(code: Option<DenialCode>, latency: Duration) {
+/// Counts one decision and records its latency, when measured.
+pub(crate) fn record_decision(code: Option<DenialCode>, latency: Option<Duration>) {
     metrics::with_recorder(|recorder| {
         recorder
             .register_counter(decision_key(code), &METADATA)
             .increment(1);
     });
-    metrics::histogram!(CHECK_DURATION_SECONDS).record(latency.as_secs_f64());
+    if let Some(latency) = latency
+        && latency_enabled()
+    {
+        metrics::histogram!(CHECK_DURATION_SECONDS).record(latency.as_secs_f64());
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,26 @@ async fn decisions_jwks_introspection_and_quotas_are_counted() {
         .build()
         .unwrap();
     let protection = Protection::new(guard);
+
+    // Before `metric::init`, decisions are counted but the clock is not read for them.
+    assert!(matches!(
+        call(&protection, None, "list_notes").await,
+        Verdict::Deny { .. }
+    ));
+    let before_init = Recorded::read(&snapshotter);
+    assert_eq!(
+        before_init.counter(
+            metric::DECISIONS_TOTAL,
+            &[("decision", "deny"), ("code", "missing_token")]
+        ),
+        1
+    );
+    assert!(
+        before_init
+            .histogram(metric::CHECK_DURATION_SECONDS)
+            .is_empty()
+    );
+    metric::init();
     let setup = Recorded::read(&snapshotter);
 
     // Decisions: 2 allowed, one of each denial below; the first token fetches the JWKS.
