@@ -309,6 +309,60 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_authorization_url_carries_resource_byte_for_byte_and_pkce_s256() {
+        let mut m = metadata(false);
+        m.authorization_endpoint = Some("https://as.example/authorize?tenant=a".into());
+        m.code_challenge_methods_supported = vec!["S256".into()];
+        let loopback = Loopback::bind(0).await.unwrap();
+        let registration = Registration::public("c1");
+        let request = AuthorizationRequest {
+            scope: Some("a b".into()),
+            acr_values: vec!["mfa".into()],
+            max_age: Some(300),
+        };
+        // A root resource without a trailing slash stays without one (URL parsers add it).
+        for resource in [
+            "https://mcp.example",
+            "https://mcp.example/mcp",
+            "https://mcp.example/mcp/",
+        ] {
+            let login = Login {
+                http: &reqwest::Client::new(),
+                metadata: &m,
+                registration: &registration,
+                loopback: &loopback,
+                user_agent: &HeadlessUserAgent::new(),
+                resource,
+                request: &request,
+                timeout: Duration::from_secs(1),
+            };
+            let (url, verifier, state) = authorization_url(&login).unwrap();
+            let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            let get = |name: &str| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(get("tenant"), Some("a"));
+            assert_eq!(get("resource"), Some(resource));
+            assert_eq!(get("response_type"), Some("code"));
+            assert_eq!(get("client_id"), Some("c1"));
+            assert_eq!(get("redirect_uri"), Some(loopback.redirect_uri()));
+            assert_eq!(get("state"), Some(state.as_str()));
+            assert_eq!(get("code_challenge_method"), Some("S256"));
+            assert_eq!(
+                get("code_challenge"),
+                Some(pkce_challenge(&verifier).as_str())
+            );
+            assert_eq!(get("scope"), Some("a b"));
+            assert_eq!(get("acr_values"), Some("mfa"));
+            assert_eq!(get("max_age"), Some("300"));
+            assert!(verifier.len() >= 43, "RFC 7636: at least 43 characters");
+        }
+    }
+
     #[test]
     fn an_as_without_s256_is_refused() {
         let mut m = metadata(false);
