@@ -13,7 +13,7 @@ use authsec_core::ToolManifest;
 use authsec_jwks::{RemoteIssuer, ValidationMode};
 use authsec_tests::cli::{CliRun, run_authsec};
 use authsec_tests::dev_issuer::DevIssuer;
-use authsec_tests::notes_server::{NotesEnv, NotesServer};
+use authsec_tests::notes_server::{Adapter, NotesEnv, NotesServer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -42,8 +42,17 @@ const GARBAGE_PASS: &str = "  PASS  Bearer garbage: 401 invalid_token";
 
 #[tokio::test]
 async fn the_notes_server_passes_every_check_without_a_token() {
+    passes_every_check_without_a_token(Adapter::Axum).await;
+}
+
+#[tokio::test]
+async fn the_actix_notes_server_passes_every_check_without_a_token() {
+    passes_every_check_without_a_token(Adapter::Actix).await;
+}
+
+async fn passes_every_check_without_a_token(adapter: Adapter) {
     let issuer = DevIssuer::start().await.unwrap();
-    let server = NotesServer::start(NotesEnv::new(issuer.issuer()))
+    let server = NotesServer::start(NotesEnv::new(issuer.issuer()).adapter(adapter))
         .await
         .unwrap();
     let base = server.base().to_owned();
