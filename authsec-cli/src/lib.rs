@@ -33,7 +33,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod challenge;
 pub mod check;
 pub mod checklist;
 pub mod command;

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use authsec_client::challenge::{Challenge, parse_www_authenticate};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-
-use crate::challenge;
 
 /// The MCP protocol version the probes speak.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -29,16 +28,17 @@ pub struct Reply {
 
 impl Reply {
     /// The params of the `Bearer` challenge, if there is one.
-    pub fn bearer(&self) -> Option<Vec<(String, String)>> {
-        self.www_authenticate
-            .as_deref()
-            .and_then(challenge::bearer_params)
+    pub fn bearer(&self) -> Option<Challenge> {
+        let header = self.www_authenticate.as_deref()?;
+        parse_www_authenticate(header)
+            .ok()?
+            .into_iter()
+            .find(Challenge::is_bearer)
     }
 
     /// One param of the `Bearer` challenge.
     pub fn challenge_param(&self, name: &str) -> Option<String> {
-        self.bearer()
-            .and_then(|params| challenge::param(&params, name).map(str::to_owned))
+        self.bearer()?.param(name).map(str::to_owned)
     }
 
     /// The `denial` (else `error`) member of a JSON denial body.
