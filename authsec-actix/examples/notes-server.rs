@@ -50,7 +50,9 @@ use notes::NotesMcp;
 async fn mcp(
     request: HttpRequest,
     body: web::Bytes,
-    Authenticated(caller): Authenticated,
+    // `None` only for the AuthSec in-band profile's handshake pass-through (initialize or
+    // ping with a token that failed validation): rmcp answers those without a caller.
+    caller: Option<Authenticated>,
     service: web::Data<NotesMcp>,
 ) -> HttpResponse {
     let mut forwarded = http::Request::builder()
@@ -62,7 +64,9 @@ async fn mcp(
     let Ok(mut forwarded) = forwarded.body(Full::new(body)) else {
         return HttpResponse::BadRequest().body("unforwardable request");
     };
-    forwarded.extensions_mut().insert(caller);
+    if let Some(Authenticated(caller)) = caller {
+        forwarded.extensions_mut().insert(caller);
+    }
 
     let (parts, body) = service.handle(forwarded).await.into_parts();
     let status =

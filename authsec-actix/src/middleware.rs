@@ -216,6 +216,12 @@ where
             lists_tools,
             client_ip,
         } => (principal, lists_tools, client_ip),
+        Verdict::PassThrough => {
+            if let Some(bytes) = buffered {
+                request.set_payload(Payload::from(bytes));
+            }
+            return Ok(service.call(request).await?.map_into_left_body());
+        }
         deny_verdict => return Ok(deny(request, deny_verdict)),
     };
     tracing::debug!(
@@ -284,7 +290,7 @@ fn deny<B>(request: ServiceRequest, verdict: Verdict) -> ServiceResponse<EitherB
             log_denial(&denial, &response);
             response
         }
-        Verdict::Allow { .. } => unfilterable_tools_list(),
+        Verdict::Allow { .. } | Verdict::PassThrough => unfilterable_tools_list(),
     };
     request
         .into_response(rendered(rendered_denial))

@@ -233,6 +233,15 @@ where
             lists_tools,
             client_ip,
         } => (principal, lists_tools, client_ip),
+        Verdict::PassThrough => {
+            let body = match (buffered, unread) {
+                (Some(bytes), _) => Body::from(bytes),
+                (None, Some(body)) => Body::new(body),
+                (None, None) => Body::empty(),
+            };
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            return Ok(response.map(Body::new));
+        }
         deny_verdict => return Ok(deny(deny_verdict)),
     };
     tracing::debug!(

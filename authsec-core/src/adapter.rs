@@ -138,6 +138,9 @@ pub enum Verdict {
         /// The client address the checks used (the peer, or what a trusted proxy forwarded).
         client_ip: Option<IpAddr>,
     },
+    /// Call the handler without a principal: the AuthSec in-band profile's handshake
+    /// pass-through ([`DenialDelivery::passes_handshake`]); nothing is filtered or bound.
+    PassThrough,
     /// Answer with this response; the handler never runs.
     Deny {
         /// The denial (for logs: its code and description; never the token).
@@ -377,6 +380,23 @@ impl Protection {
                     lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
                     client_ip,
                 }
+            }
+            Decision::Deny(denial)
+                if self.delivery.passes_handshake(
+                    &denial,
+                    mcp.as_ref(),
+                    !matches!(access.authorization, Authorization::Absent),
+                ) =>
+            {
+                audit::record(
+                    Err(&denial),
+                    ruled.principal.as_ref(),
+                    &ruled.rule,
+                    Some(&access),
+                    None,
+                    started.map(|s| s.elapsed()),
+                );
+                Verdict::PassThrough
             }
             Decision::Deny(denial) => self.deny_recorded(
                 denial,

@@ -121,6 +121,34 @@ impl DenialDelivery {
     }
 }
 
+impl DenialDelivery {
+    /// The AuthSec profile's handshake pass-through: a JSON-RPC body whose every message is
+    /// `initialize`, `notifications/initialized` or `ping`, sent with a token that failed
+    /// validation, reaches the handler without a principal (so a session survives a token's
+    /// expiry, as with the family's SDKs). Never without a token, never outside the profile.
+    pub fn passes_handshake(
+        &self,
+        denial: &Denial,
+        mcp: Option<&McpRequest<'_>>,
+        token_present: bool,
+    ) -> bool {
+        self.authsec_profile
+            && token_present
+            && matches!(
+                denial.code(),
+                DenialCode::InvalidToken | DenialCode::InvalidAudience | DenialCode::TokenRevoked
+            )
+            && mcp.is_some_and(|mcp| {
+                mcp.messages().iter().all(|message| {
+                    matches!(
+                        message.method.as_deref(),
+                        Some("initialize" | "notifications/initialized" | "ping")
+                    )
+                })
+            })
+    }
+}
+
 /// The denials the AuthSec profile delivers in-band (those of a request with a token).
 fn authsec_inband_code(code: DenialCode) -> bool {
     matches!(

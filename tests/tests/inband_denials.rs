@@ -298,3 +298,59 @@ async fn by_default_policy_denied_stays_http_403(adapter: Adapter) {
     assert_eq!(response.json()["denial"], "policy_denied");
 }
 on_both_adapters!(by_default_policy_denied_stays_http_403);
+
+async fn authsec_profile_lets_the_handshake_through_with_a_failed_token_only(adapter: Adapter) {
+    let s = Setup::authsec_profile(adapter).await;
+    let expired = s
+        .issuer
+        .mint()
+        .aud(s.server.resource())
+        .scope("notes:read")
+        .expires_in(-600)
+        .sign();
+    // With a token that fails validation, initialize reaches the MCP server (the family's
+    // pass-through keeps a session alive across expiry)...
+    let mut mcp = s.client(Some(expired));
+    let init = mcp.initialize().await.unwrap();
+    assert_eq!(init.status, 200, "{}", init.body);
+    assert!(
+        init.response()
+            .and_then(|r| r.pointer("/result/serverInfo/name"))
+            .is_some(),
+        "{}",
+        init.body
+    );
+    let ping = mcp
+        .post(&json!({"jsonrpc":"2.0","id":5,"method":"ping"}))
+        .await
+        .unwrap();
+    assert_eq!(ping.status, 200, "{}", ping.body);
+    assert_eq!(
+        ping.response().and_then(|r| r.get("result")),
+        Some(&json!({}))
+    );
+    // ...but nothing else does.
+    let list = mcp.tools_list().await.unwrap();
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["error"]["code"], -32001, "{}", list.body);
+    // Without a token, even initialize is a 401.
+    let mut anonymous = s.client(None);
+    assert_eq!(anonymous.initialize().await.unwrap().status, 401);
+}
+on_both_adapters!(authsec_profile_lets_the_handshake_through_with_a_failed_token_only);
+
+async fn by_default_the_handshake_needs_a_valid_token(adapter: Adapter) {
+    let s = Setup::with_file(adapter, "").await;
+    let expired = s
+        .issuer
+        .mint()
+        .aud(s.server.resource())
+        .scope("notes:read")
+        .expires_in(-600)
+        .sign();
+    let mut mcp = s.client(Some(expired));
+    let init = mcp.initialize().await.unwrap();
+    assert_eq!(init.status, 401, "{}", init.body);
+    assert_eq!(init.header("content-type"), Some("application/json"));
+}
+on_both_adapters!(by_default_the_handshake_needs_a_valid_token);
