@@ -295,15 +295,18 @@ impl Protection {
         request: Option<&AccessRequest<'_>>,
         latency: Option<Duration>,
     ) -> Verdict {
+        // The AuthSec profile words the denial as the family does (one switch: the delivery).
+        let unmapped_tool = *rule == DecidingRule::Check(checks::MANIFEST);
+        let wire = self.delivery.wire_denial(&denial, unmapped_tool, principal);
         let inband = request.and_then(|request| {
             self.delivery.render(
-                &denial,
+                &wire,
                 request.mcp,
                 !matches!(request.authorization, Authorization::Absent),
                 self.guard.resource().metadata_url(),
             )
         });
-        let response = inband.unwrap_or_else(|| self.guard.render(&denial));
+        let response = inband.unwrap_or_else(|| self.guard.render(&wire));
         audit::record(
             Err(&denial),
             principal,

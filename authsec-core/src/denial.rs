@@ -19,6 +19,20 @@
 //! | `quota_exceeded` | 429 | *(no challenge)*, `Retry-After` | back off |
 //! | `authorization_unavailable` | 503 | *(no challenge)*, `Retry-After` | retry later, keep the token |
 //! | `session_mismatch` | 404 | *(no challenge)* | start a new session |
+//!
+//! A denial in [`DenialForm::AuthsecFamily`] (the AuthSec in-band profile) is rendered as the
+//! family's Go SDK renders it where that differs from the table: the no-token challenge
+//! carries `error="invalid_token"` (C4 of the family's conflicts table), a scope challenge's
+//! `scope` lists only the required scopes (C5), and a tool the manifest does not map is an
+//! `insufficient_scope` denial whose required scope is the placeholder
+//! `<no scope mapping for tool "X">` ([`Denial::unmapped_tool`], C6).
+//!
+//! Every challenge value is printable ASCII without `"` or `\`, and those that come from the
+//! request or the token are bounded: `error_description` to [`MAX_HEADER_VALUE_CHARS`]
+//! characters, `scope` and `acr_values` to as many whole space-separated tokens as fit in
+//! that bound (none fitting: the parameter is left out). The JSON body keeps the whole text
+//! and lists. `resource_metadata` is configuration, not input, and is never cut: a cut URL
+//! would send clients to the wrong place.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -52,6 +66,19 @@ pub enum DenialCode {
     AuthorizationUnavailable,
     /// The MCP session belongs to another principal.
     SessionMismatch,
+}
+
+/// Which clients a denial is worded for.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DenialForm {
+    /// The MCP specification's form: the denial table as it is (the default).
+    #[default]
+    Spec,
+    /// The AuthSec family's form (its Go SDK v0.5.0+), used by the AuthSec in-band profile:
+    /// no-token challenges carry `error="invalid_token"`, scope challenges list only the
+    /// required scopes. See the [module](self) documentation.
+    AuthsecFamily,
 }
 
 /// What a compliant client does next after a denial.
@@ -268,7 +295,11 @@ struct Details {
     acr_values: Vec<String>,
     max_age: Option<u64>,
     retry_after: Option<u64>,
+    form: DenialForm,
 }
+
+/// The family's description of a request without a token.
+const FAMILY_NO_TOKEN_DESCRIPTION: &str = "missing bearer token";
 
 impl Denial {
     /// A denial with the code's default description.
@@ -283,6 +314,7 @@ impl Denial {
             acr_values: Vec::new(),
             max_age: None,
             retry_after: None,
+            form: DenialForm::Spec,
         }))
     }
 
@@ -338,6 +370,22 @@ impl Denial {
         denial.0.required_scopes = required;
         denial.0.granted_scopes = granted;
         denial
+    }
+
+    /// The AuthSec family's denial of a `tools/call` of a tool its manifest does not map:
+    /// `insufficient_scope` whose one required scope is the placeholder
+    /// `<no scope mapping for tool "X">`, in [`DenialForm::AuthsecFamily`]. Outside the
+    /// AuthSec profile such a call is a `policy_denied` (more consent cannot help).
+    pub fn unmapped_tool<'a>(
+        granted: impl IntoIterator<Item = &'a str>,
+        tool: impl Into<String>,
+    ) -> Self {
+        let tool = tool.into();
+        let placeholder = format!("<no scope mapping for tool \"{tool}\">");
+        let granted: Vec<&str> = granted.into_iter().collect();
+        Self::scope_insufficient(granted, [placeholder.as_str()])
+            .with_tool(tool)
+            .in_form(DenialForm::AuthsecFamily)
     }
 
     /// `step_up_required` (RFC 9470) asking for one of `acr_values` and/or an authentication at
@@ -411,6 +459,24 @@ impl Denial {
         }
         self.0.tool = Some(tool);
         self
+    }
+
+    /// Words the denial for `form`'s clients. In [`DenialForm::AuthsecFamily`] a no-token
+    /// denial with the default description takes the family's (`missing bearer token`).
+    pub fn in_form(mut self, form: DenialForm) -> Self {
+        if form == DenialForm::AuthsecFamily
+            && self.0.code == DenialCode::MissingToken
+            && self.0.description == DenialCode::MissingToken.default_description()
+        {
+            self.0.description = Cow::Borrowed(FAMILY_NO_TOKEN_DESCRIPTION);
+        }
+        self.0.form = form;
+        self
+    }
+
+    /// The form the denial is worded in.
+    pub fn form(&self) -> DenialForm {
+        self.0.form
     }
 
     /// Sets `Retry-After` in seconds.
@@ -495,12 +561,36 @@ impl Denial {
         self.0.code.status()
     }
 
+    /// The challenge's `error`: `Some("")` for a challenge without one, `None` for no
+    /// challenge.
+    fn challenge_error(&self) -> Option<&'static str> {
+        match (self.0.form, self.0.code) {
+            (DenialForm::AuthsecFamily, DenialCode::MissingToken) => Some("invalid_token"),
+            (_, code) => row(code).challenge,
+        }
+    }
+
+    /// The challenge's `scope` in this denial's form, before bounding: the family sends only
+    /// the required scopes (`(unknown)` when none are known).
+    fn challenge_scope(&self) -> Option<Cow<'_, str>> {
+        if self.0.form == DenialForm::AuthsecFamily && self.0.code == DenialCode::ScopeInsufficient
+        {
+            return Some(if self.0.required_scopes.is_empty() {
+                Cow::Borrowed("(unknown)")
+            } else {
+                Cow::Owned(self.0.required_scopes.join(" "))
+            });
+        }
+        self.0.scope.as_deref().map(Cow::Borrowed)
+    }
+
     /// The `WWW-Authenticate` value, or `None` for codes that carry no challenge.
     ///
-    /// Values are quoted and restricted to the characters RFC 6750 allows; `resource_metadata`
-    /// is on every challenge.
+    /// Values are quoted and restricted to the characters RFC 6750 allows; those from the
+    /// request or token are bounded (see the [module](self) documentation);
+    /// `resource_metadata` is on every challenge.
     pub fn www_authenticate(&self, resource_metadata: &str) -> Option<String> {
-        let error = row(self.0.code).challenge?;
+        let error = self.challenge_error()?;
         let mut header = String::with_capacity(160);
         header.push_str("Bearer ");
         let mut first = true;
@@ -518,14 +608,19 @@ impl Denial {
             param("error", error);
             param(
                 "error_description",
-                bounded(&self.0.description, MAX_HEADER_DESCRIPTION_CHARS),
+                bounded(&self.0.description, MAX_HEADER_VALUE_CHARS),
             );
         }
-        if let Some(scope) = &self.0.scope {
-            param("scope", scope);
+        if let Some(scope) = self
+            .challenge_scope()
+            .and_then(|scope| bounded_tokens(&scope, MAX_HEADER_VALUE_CHARS).map(str::to_owned))
+        {
+            param("scope", &scope);
         }
-        if !self.0.acr_values.is_empty() {
-            param("acr_values", &self.0.acr_values.join(" "));
+        if let Some(acr_values) =
+            bounded_tokens(&self.0.acr_values.join(" "), MAX_HEADER_VALUE_CHARS)
+        {
+            param("acr_values", acr_values);
         }
         if let Some(max_age) = self.0.max_age {
             param("max_age", &max_age.to_string());
@@ -537,10 +632,11 @@ impl Denial {
     /// The fields shared by the JSON body and the JSON-RPC `data` member.
     fn details(&self, resource_metadata: &str) -> Map<String, Value> {
         let mut map = Map::new();
-        map.insert(
-            "error".into(),
-            Value::from(self.0.code.oauth_error().unwrap_or(self.0.code.as_str())),
-        );
+        let error = self
+            .challenge_error()
+            .filter(|error| !error.is_empty())
+            .unwrap_or(self.0.code.as_str());
+        map.insert("error".into(), Value::from(error));
         map.insert(
             "error_description".into(),
             Value::from(self.0.description.as_ref()),
@@ -557,8 +653,8 @@ impl Denial {
         if self.0.code == DenialCode::ScopeInsufficient {
             map.insert("granted_scopes".into(), json!(self.0.granted_scopes));
         }
-        if let Some(scope) = &self.0.scope {
-            map.insert("scope".into(), Value::from(scope.as_str()));
+        if let Some(scope) = self.challenge_scope() {
+            map.insert("scope".into(), Value::from(scope.as_ref()));
         }
         if !self.0.required_scopes.is_empty() {
             map.insert("required_scopes".into(), json!(self.0.required_scopes));
@@ -635,9 +731,10 @@ pub struct RenderedDenial {
     pub body: String,
 }
 
-/// Longest `error_description` in a `WWW-Authenticate` header, in characters (the AuthSec
-/// family's bound); the JSON body keeps the whole text.
-pub const MAX_HEADER_DESCRIPTION_CHARS: usize = 200;
+/// Longest value of a request- or token-derived challenge parameter (`error_description`,
+/// `scope`, `acr_values`), in characters (the AuthSec family's bound); the JSON body keeps
+/// the whole text.
+pub const MAX_HEADER_VALUE_CHARS: usize = 200;
 
 /// The first `max` characters of `text`.
 fn bounded(text: &str, max: usize) -> &str {
@@ -645,6 +742,29 @@ fn bounded(text: &str, max: usize) -> &str {
         Some((end, _)) => &text[..end],
         None => text,
     }
+}
+
+/// The longest prefix of the space-separated `tokens` that ends at a token boundary and has
+/// at most `max` characters; `None` when it is empty (not even the first token fits, or there
+/// are no tokens).
+fn bounded_tokens(tokens: &str, max: usize) -> Option<&str> {
+    let tokens = tokens.trim_matches(' ');
+    if tokens.chars().count() <= max {
+        return (!tokens.is_empty()).then_some(tokens);
+    }
+    // Past `max` characters: cut before character `max` if it is a space, else at the last
+    // space before it.
+    let limit = tokens
+        .char_indices()
+        .nth(max)
+        .map_or(tokens.len(), |(i, _)| i);
+    let cut = if tokens[limit..].starts_with(' ') {
+        limit
+    } else {
+        tokens[..limit].rfind(' ')?
+    };
+    let kept = tokens[..cut].trim_end_matches(' ');
+    (!kept.is_empty()).then_some(kept)
 }
 
 /// Appends `value` to a quoted-string, keeping only what RFC 6750 §3 allows inside
@@ -737,6 +857,156 @@ mod tests {
         assert_eq!(
             none.description(),
             "Tool \"w\" requires scope: a:write. Your token does not include this scope. Ask an AuthSec admin to grant it, or use a tool that fits your current scopes."
+        );
+    }
+
+    #[test]
+    fn scope_and_acr_values_are_cut_at_a_whole_token_within_200_characters() {
+        // 30 scopes of 9 characters: 299 characters joined, 20 whole ones fit (199).
+        let required: Vec<String> = (0..30).map(|i| format!("scope:{i:03}")).collect();
+        let denial = Denial::scope_insufficient([], required.iter().map(String::as_str));
+        let challenge = denial.www_authenticate(PRM).unwrap();
+        let kept = required[..20].join(" ");
+        assert_eq!(kept.len(), 199);
+        assert!(
+            challenge.contains(&format!(", scope=\"{kept}\", resource_metadata=")),
+            "{challenge}"
+        );
+        let body: Value = serde_json::from_str(&denial.json_body(PRM)).unwrap();
+        assert_eq!(body["scope"], Value::from(required.join(" ")));
+        assert_eq!(body["required_scopes"], json!(required));
+
+        let acr: Vec<String> = (0..30).map(|i| format!("urn:acr:{i:02}")).collect();
+        let step_up = Denial::step_up_required(acr.clone(), None);
+        let challenge = step_up.www_authenticate(PRM).unwrap();
+        let kept = acr[..18].join(" ");
+        assert!(kept.len() <= 200 && kept.len() + 11 > 200);
+        assert!(
+            challenge.contains(&format!("acr_values=\"{kept}\", resource_metadata=")),
+            "{challenge}"
+        );
+    }
+
+    #[test]
+    fn whole_token_bound_rules() {
+        assert_eq!(bounded_tokens("a b c", 5), Some("a b c"));
+        assert_eq!(bounded_tokens("a b c", 4), Some("a b"));
+        assert_eq!(bounded_tokens("a b c", 3), Some("a b"));
+        assert_eq!(bounded_tokens("ab cd", 2), Some("ab"));
+        assert_eq!(
+            bounded_tokens("abc", 2),
+            None,
+            "a first token over the bound: left out"
+        );
+        assert_eq!(bounded_tokens("", 2), None);
+        assert_eq!(bounded_tokens("é é é", 3), Some("é é"));
+        assert_eq!(bounded_tokens("éé éé", 3), Some("éé"));
+    }
+
+    #[test]
+    fn a_single_scope_longer_than_the_bound_leaves_the_scope_parameter_out() {
+        let long = "s".repeat(201);
+        let denial = Denial::scope_insufficient([], [long.as_str()]);
+        assert_eq!(
+            denial.www_authenticate(PRM).unwrap(),
+            format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"this operation requires the scopes: {}\", resource_metadata=\"{PRM}\"",
+                &format!("this operation requires the scopes: {long}")[36..200]
+            )
+        );
+        let body: Value = serde_json::from_str(&denial.json_body(PRM)).unwrap();
+        assert_eq!(body["scope"], Value::from(long));
+    }
+
+    #[test]
+    fn by_default_the_no_token_challenge_has_no_error_and_scope_is_granted_union_required() {
+        let missing = Denial::missing_token().with_scope("notes:read");
+        assert_eq!(missing.form(), DenialForm::Spec);
+        assert_eq!(
+            missing.www_authenticate(PRM).unwrap(),
+            format!("Bearer scope=\"notes:read\", resource_metadata=\"{PRM}\"")
+        );
+        let body: Value = serde_json::from_str(&missing.json_body(PRM)).unwrap();
+        assert_eq!(body["error"], "missing_token");
+        assert_eq!(body["error_description"], "an access token is required");
+        let scope = Denial::scope_insufficient(["a:read"], ["a:write"]).with_tool("w");
+        assert!(
+            scope
+                .www_authenticate(PRM)
+                .unwrap()
+                .contains("scope=\"a:read a:write\"")
+        );
+    }
+
+    #[test]
+    fn family_form_no_token_challenge_carries_invalid_token() {
+        let denial = Denial::missing_token()
+            .with_scope("notes:read")
+            .in_form(DenialForm::AuthsecFamily);
+        assert_eq!(
+            denial.www_authenticate(PRM).unwrap(),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"missing bearer token\", scope=\"notes:read\", resource_metadata=\"{PRM}\""
+            )
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&denial.json_body(PRM)).unwrap(),
+            json!({"error":"invalid_token","error_description":"missing bearer token",
+                "denial":"missing_token","reason":"no_token","scope":"notes:read",
+                "resource_metadata":PRM})
+        );
+        assert_eq!(denial.status(), 401);
+    }
+
+    #[test]
+    fn family_form_scope_challenge_lists_only_the_required_scopes() {
+        let denial = Denial::scope_insufficient(["a:read"], ["a:write", "a:admin"])
+            .with_tool("w")
+            .in_form(DenialForm::AuthsecFamily);
+        let challenge = denial.www_authenticate(PRM).unwrap();
+        assert!(
+            challenge.starts_with("Bearer error=\"insufficient_scope\", error_description=\"Tool 'w' requires scope: a:write, a:admin. Your token has: a:read."),
+            "{challenge}"
+        );
+        assert!(
+            challenge.ends_with(&format!(
+                ", scope=\"a:write a:admin\", resource_metadata=\"{PRM}\""
+            )),
+            "{challenge}"
+        );
+        let body: Value = serde_json::from_str(&denial.json_body(PRM)).unwrap();
+        assert_eq!(body["scope"], "a:write a:admin");
+        assert_eq!(body["granted_scopes"], json!(["a:read"]));
+        let unknown = Denial::scope_insufficient(["a:read"], [])
+            .in_form(DenialForm::AuthsecFamily)
+            .www_authenticate(PRM)
+            .unwrap();
+        assert!(unknown.contains(", scope=\"(unknown)\", "), "{unknown}");
+    }
+
+    #[test]
+    fn unmapped_tool_is_the_family_insufficient_scope_with_its_placeholder() {
+        let denial = Denial::unmapped_tool(["a:read"], "drop_db");
+        assert_eq!(denial.code(), DenialCode::ScopeInsufficient);
+        assert_eq!(denial.form(), DenialForm::AuthsecFamily);
+        assert_eq!(
+            denial.required_scopes(),
+            ["<no scope mapping for tool \"drop_db\">"]
+        );
+        assert_eq!(
+            denial.www_authenticate(PRM).unwrap(),
+            format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"Tool 'drop_db' requires scope: <no scope mapping for tool 'drop_db'>. Your token has: a:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.\", scope=\"<no scope mapping for tool 'drop_db'>\", resource_metadata=\"{PRM}\""
+            )
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&denial.json_body(PRM)).unwrap(),
+            json!({"error":"insufficient_scope",
+                "error_description":"Tool \"drop_db\" requires scope: <no scope mapping for tool \"drop_db\">. Your token has: a:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.",
+                "denial":"scope_insufficient","tool":"drop_db","granted_scopes":["a:read"],
+                "scope":"<no scope mapping for tool \"drop_db\">",
+                "required_scopes":["<no scope mapping for tool \"drop_db\">"],
+                "resource_metadata":PRM})
         );
     }
 

@@ -20,14 +20,24 @@
 //!   unreachable authorization server (503) stay HTTP-level; in a batch, one denial fails the
 //!   whole batch (one answer per envelope). This profile stops official MCP clients from
 //!   stepping up scopes: use it only for clients written against the AuthSec SDKs.
+//!
+//!   The profile is one switch for the family's wording too ([`DenialDelivery::wire_denial`]):
+//!   its HTTP-level denials are rendered in [`DenialForm::AuthsecFamily`] (no-token
+//!   `error="invalid_token"`, `scope` = the required scopes only), and a `tools/call` of a
+//!   tool the manifest does not map is the family's `insufficient_scope` with the placeholder
+//!   scope `<no scope mapping for tool "X">` ([`Denial::unmapped_tool`]) instead of our
+//!   `policy_denied`.
 
 use std::fmt::Write as _;
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::denial::{Denial, DenialCode, RenderedDenial};
+use std::borrow::Cow;
+
+use crate::denial::{Denial, DenialCode, DenialForm, RenderedDenial};
 use crate::mcp::{McpMessage, McpRequest};
+use crate::principal::Principal;
 
 /// How one class of denial reaches the client.
 #[non_exhaustive]
@@ -83,6 +93,37 @@ impl DenialDelivery {
     /// Whether the AuthSec profile is on.
     pub fn is_authsec_inband(&self) -> bool {
         self.authsec_profile
+    }
+
+    /// The form denials are worded in: [`DenialForm::AuthsecFamily`] in the AuthSec profile,
+    /// else [`DenialForm::Spec`].
+    pub fn form(&self) -> DenialForm {
+        if self.authsec_profile {
+            DenialForm::AuthsecFamily
+        } else {
+            DenialForm::Spec
+        }
+    }
+
+    /// The denial as sent: `denial` itself outside the AuthSec profile; in it, `denial` in
+    /// [`DenialForm::AuthsecFamily`], and, when `unmapped_tool` (the manifest check refused a
+    /// tool it does not map), the family's [`Denial::unmapped_tool`] with the scopes of
+    /// `principal`.
+    pub fn wire_denial<'a>(
+        &self,
+        denial: &'a Denial,
+        unmapped_tool: bool,
+        principal: Option<&Principal>,
+    ) -> Cow<'a, Denial> {
+        if !self.authsec_profile {
+            return Cow::Borrowed(denial);
+        }
+        Cow::Owned(match denial.tool() {
+            Some(tool) if unmapped_tool => {
+                Denial::unmapped_tool(principal.into_iter().flat_map(|p| p.scopes().iter()), tool)
+            }
+            _ => denial.clone().in_form(DenialForm::AuthsecFamily),
+        })
     }
 
     /// The in-band answer for `denial` of the JSON-RPC body `mcp` (sent with a token when
@@ -379,6 +420,26 @@ mod tests {
             "{}",
             tool.body
         );
+    }
+
+    #[test]
+    fn authsec_unmapped_tool_is_an_insufficient_scope_tool_error_with_the_placeholder() {
+        let profile = DenialDelivery::authsec_inband();
+        let decided = Denial::policy_denied("not in the manifest").with_tool("write");
+        let wire = profile.wire_denial(&decided, true, None);
+        let rendered = render(profile, &wire, CALL).unwrap();
+        assert_eq!(
+            rendered.body,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"Tool 'write' cannot be called with this token. Required scope: <no scope mapping for tool \"write\">. Your token does not include the required scope. Ask an admin to grant the required scope to your role, or use a different tool."}],"isError":true,"_meta":{"authsec":{"error":"insufficient_scope","status":403,"error_description":"Tool \"write\" requires scope: <no scope mapping for tool \"write\">. Your token does not include this scope. Ask an AuthSec admin to grant it, or use a tool that fits your current scopes.","required_scopes":["<no scope mapping for tool \"write\">"],"tool":"write"}}}}"#
+        );
+        // Another policy denial keeps its code, in the family's form.
+        let other = profile.wire_denial(&decided, false, None);
+        assert_eq!(other.code(), DenialCode::PolicyDenied);
+        assert_eq!(other.form(), DenialForm::AuthsecFamily);
+        // Outside the profile nothing changes.
+        let http = DenialDelivery::http().wire_denial(&decided, true, None);
+        assert_eq!(*http, decided);
+        assert_eq!(http.form(), DenialForm::Spec);
     }
 
     #[test]

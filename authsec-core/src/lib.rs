@@ -98,7 +98,7 @@ pub use audit::DecidingRule;
 pub use bearer::{Authorization, extract_bearer};
 pub use client_ip::TrustedProxies;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use denial::{ClientAction, Denial, DenialCode, RenderedDenial};
+pub use denial::{ClientAction, Denial, DenialCode, DenialForm, RenderedDenial};
 pub use error::ConfigError;
 pub use guard::{AccessRequest, Decision, Guard, GuardBuilder, RuledDecision};
 pub use jwt::{

@@ -174,7 +174,7 @@ async fn authsec_profile_wrong_audience_carries_invalid_audience_and_its_reason(
 }
 on_both_adapters!(authsec_profile_wrong_audience_carries_invalid_audience_and_its_reason);
 
-async fn authsec_profile_without_a_token_stays_http_401(adapter: Adapter) {
+async fn authsec_profile_without_a_token_is_http_401_with_the_go_challenge(adapter: Adapter) {
     let s = Setup::authsec_profile(adapter).await;
     let response = s
         .client(None)
@@ -182,20 +182,91 @@ async fn authsec_profile_without_a_token_stays_http_401(adapter: Adapter) {
             "params":{"name":"list_notes","arguments":{}}}))
         .await
         .unwrap();
+    let prm = s.server.url("/.well-known/oauth-protected-resource/mcp");
+    // C4: the family's Go SDK sends error="invalid_token" even when no token was sent.
     assert_eq!(response.status, 401);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(
         response.www_authenticate(),
         Some(
             format!(
-                "Bearer scope=\"notes:read\", resource_metadata=\"{}\"",
-                s.server.url("/.well-known/oauth-protected-resource/mcp")
+                "Bearer error=\"invalid_token\", error_description=\"missing bearer token\", scope=\"notes:read\", resource_metadata=\"{prm}\""
             )
             .as_str()
         )
     );
+    assert_eq!(
+        response.json(),
+        json!({"error":"invalid_token","error_description":"missing bearer token",
+            "denial":"missing_token","reason":"no_token","scope":"notes:read",
+            "resource_metadata":prm})
+    );
 }
-on_both_adapters!(authsec_profile_without_a_token_stays_http_401);
+on_both_adapters!(authsec_profile_without_a_token_is_http_401_with_the_go_challenge);
+
+async fn by_default_the_no_token_challenge_carries_no_error(adapter: Adapter) {
+    let s = Setup::with_file(adapter, "").await;
+    let response = s
+        .client(None)
+        .post(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"list_notes","arguments":{}}}))
+        .await
+        .unwrap();
+    let prm = s.server.url("/.well-known/oauth-protected-resource/mcp");
+    // RFC 6750 §3.1: no error code when the request carried no credentials.
+    assert_eq!(response.status, 401);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.www_authenticate(),
+        Some(format!("Bearer scope=\"notes:read\", resource_metadata=\"{prm}\"").as_str())
+    );
+    assert_eq!(
+        response.json(),
+        json!({"error":"missing_token","error_description":"an access token is required",
+            "denial":"missing_token","reason":"no_token","scope":"notes:read",
+            "resource_metadata":prm})
+    );
+}
+on_both_adapters!(by_default_the_no_token_challenge_carries_no_error);
+
+async fn authsec_profile_unmapped_tool_is_insufficient_scope_with_the_placeholder(
+    adapter: Adapter,
+) {
+    let s = Setup::authsec_profile(adapter).await;
+    let response = s
+        .client(Some(s.token("notes:read")))
+        .post(&json!({"jsonrpc":"2.0","id":4,"method":"tools/call",
+            "params":{"name":"delete_everything","arguments":{}}}))
+        .await
+        .unwrap();
+    // C6: the Go SDK's lookup of a tool absent from the map.
+    assert_inband(
+        &response,
+        r#"{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"Tool 'delete_everything' cannot be called with this token. Required scope: <no scope mapping for tool \"delete_everything\">. Your token has: notes:read. Ask an admin to grant the required scope to your role, or use a different tool."}],"isError":true,"_meta":{"authsec":{"error":"insufficient_scope","status":403,"error_description":"Tool \"delete_everything\" requires scope: <no scope mapping for tool \"delete_everything\">. Your token has: notes:read. Ask an AuthSec admin to grant the missing scope, or use a tool that fits your current scopes.","required_scopes":["<no scope mapping for tool \"delete_everything\">"],"granted_scopes":["notes:read"],"tool":"delete_everything"}}}}"#,
+    );
+}
+on_both_adapters!(authsec_profile_unmapped_tool_is_insufficient_scope_with_the_placeholder);
+
+async fn by_default_an_unmapped_tool_is_a_403_policy_denial_without_challenge(adapter: Adapter) {
+    let s = Setup::with_file(adapter, "").await;
+    let response = s
+        .client(Some(s.token("notes:read")))
+        .post(&json!({"jsonrpc":"2.0","id":4,"method":"tools/call",
+            "params":{"name":"delete_everything","arguments":{}}}))
+        .await
+        .unwrap();
+    let prm = s.server.url("/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(response.status, 403);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.www_authenticate(), None);
+    assert_eq!(
+        response.json(),
+        json!({"error":"policy_denied","denial":"policy_denied","tool":"delete_everything",
+            "error_description":"the tool \"delete_everything\" is not in this server's tool manifest",
+            "resource_metadata":prm})
+    );
+}
+on_both_adapters!(by_default_an_unmapped_tool_is_a_403_policy_denial_without_challenge);
 
 async fn authsec_profile_one_denial_fails_the_whole_batch(adapter: Adapter) {
     let s = Setup::authsec_profile(adapter).await;
