@@ -153,16 +153,18 @@ impl RequestHeaders for Headers<'_> {
     }
 }
 
+/// `Mcp-Session-Id`, read from requests and from the handler's responses.
+static SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
+
 /// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
 /// into a `HeaderName` first.
 fn known_header(name: &str) -> Option<&'static HeaderName> {
     static AUTHORIZATION: HeaderName = actix_web::http::header::AUTHORIZATION;
-    static MCP_SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
     static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
     static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
     match name {
         headers::AUTHORIZATION => Some(&AUTHORIZATION),
-        headers::MCP_SESSION_ID => Some(&MCP_SESSION_ID),
+        headers::MCP_SESSION_ID => Some(&SESSION_ID),
         headers::MCP_METHOD => Some(&MCP_METHOD),
         headers::MCP_NAME => Some(&MCP_NAME),
         _ => None,
@@ -240,7 +242,7 @@ where
         &principal,
         response
             .headers()
-            .get(headers::MCP_SESSION_ID)
+            .get(&SESSION_ID)
             .and_then(|v| v.to_str().ok()),
     );
     let content_type = response

@@ -367,23 +367,25 @@ impl Guard {
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let granted = principal.scopes();
-        let mut required: Vec<&str> = Vec::new();
-        let mut lacking = !granted.contains_all(&inner.required_scopes);
-        required.extend(inner.required_scopes.iter().map(String::as_str));
-        if let Some(mcp) = request.mcp {
-            for call in mcp.tool_calls() {
-                let Some(rule) = call.tool.as_deref().and_then(|t| manifest.rule_for(t)) else {
-                    continue; // Unknown tools are check 5's business.
-                };
-                lacking |= !rule.is_satisfied_by(granted);
-                for scope in &rule.scopes {
-                    if !required.contains(&scope.as_str()) {
-                        required.push(scope);
-                    }
+        // Unknown tools are check 5's business.
+        let rules = || {
+            request
+                .mcp
+                .into_iter()
+                .flat_map(McpRequest::tool_calls)
+                .filter_map(|call| manifest.rule_for(call.tool.as_deref()?))
+        };
+        let lacking = !granted.contains_all(&inner.required_scopes)
+            || rules().any(|rule| !rule.is_satisfied_by(granted));
+        if lacking {
+            // Only a denial lists what was required, so only a denial collects it.
+            let mut required: Vec<&str> =
+                inner.required_scopes.iter().map(String::as_str).collect();
+            for scope in rules().flat_map(|rule| &rule.scopes) {
+                if !required.contains(&scope.as_str()) {
+                    required.push(scope);
                 }
             }
-        }
-        if lacking {
             let denial = Denial::scope_insufficient(granted.iter(), required);
             let lacking_tool = request.mcp.and_then(|mcp| {
                 mcp.tool_calls().find_map(|call| {

@@ -49,29 +49,38 @@ impl McpMessage<'_> {
 /// A classified POST body: one message, or a batch.
 #[derive(Clone, Debug)]
 pub struct McpRequest<'a> {
-    messages: Vec<McpMessage<'a>>,
-    batch: bool,
+    messages: Messages<'a>,
+}
+
+/// One message is held inline: the common request classifies without allocating.
+#[derive(Clone, Debug)]
+enum Messages<'a> {
+    One(McpMessage<'a>),
+    Batch(Vec<McpMessage<'a>>),
 }
 
 impl<'a> McpRequest<'a> {
     /// The messages, in body order (one unless the body is a batch).
     pub fn messages(&self) -> &[McpMessage<'a>] {
-        &self.messages
+        match &self.messages {
+            Messages::One(message) => std::slice::from_ref(message),
+            Messages::Batch(messages) => messages,
+        }
     }
 
     /// Whether the body was a JSON array.
     pub fn is_batch(&self) -> bool {
-        self.batch
+        matches!(self.messages, Messages::Batch(_))
     }
 
     /// Whether any message is a `tools/list` request.
     pub fn has_tools_list(&self) -> bool {
-        self.messages.iter().any(McpMessage::is_tools_list)
+        self.messages().iter().any(McpMessage::is_tools_list)
     }
 
     /// Tools named by `tools/call` messages.
     pub fn tool_calls(&self) -> impl Iterator<Item = &McpMessage<'a>> {
-        self.messages.iter().filter(|m| m.is_tool_call())
+        self.messages().iter().filter(|m| m.is_tool_call())
     }
 }
 
@@ -87,7 +96,7 @@ pub struct McpHeaders<'a> {
 #[derive(Deserialize)]
 struct RawMessage<'a> {
     #[serde(default, borrow)]
-    method: Option<Cow<'a, str>>,
+    method: Option<JsonStr<'a>>,
     #[serde(default, borrow)]
     params: Option<Params<'a>>,
     #[serde(default, borrow)]
@@ -151,6 +160,29 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
     non_string_scalars_as!(Params::NotObject);
     fn visit_str<E>(self, _: &str) -> Result<Params<'a>, E> {
         Ok(Params::NotObject)
+    }
+}
+
+/// A JSON string, borrowed from the body when it has no escapes (serde's `Option<Cow<str>>`
+/// always copies); any other value is an error.
+struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = JsonStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<JsonStr<'de>, E> {
+                Ok(JsonStr(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<JsonStr<'de>, E> {
+                Ok(JsonStr(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
     }
 }
 
@@ -219,13 +251,11 @@ pub fn classify<'a>(body: &'a [u8], headers: McpHeaders<'_>) -> Result<McpReques
                 .map(|item| message(item.get().as_bytes()))
                 .collect::<Result<Vec<_>, _>>()?;
             McpRequest {
-                messages,
-                batch: true,
+                messages: Messages::Batch(messages),
             }
         }
         Some(b'{') => McpRequest {
-            messages: vec![message(body)?],
-            batch: false,
+            messages: Messages::One(message(body)?),
         },
         _ => {
             return Err(Denial::invalid_request(
@@ -252,7 +282,7 @@ fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
     let raw: RawMessage<'_> = serde_json::from_slice(json)
         .map_err(|_| Denial::invalid_request("the body is not a valid JSON-RPC message"))?;
     let mut message = McpMessage {
-        method: raw.method,
+        method: raw.method.map(|JsonStr(method)| method),
         tool: None,
         arguments: None,
         id: raw.id,
