@@ -33,7 +33,7 @@ pub fn metadata_service_path_only(guard: &Guard) -> MetadataService {
 }
 
 /// The routes made by [`metadata_service`]: `GET` (and `HEAD`) answer the document with
-/// `Cache-Control: public, max-age=3600` and `Access-Control-Allow-Origin: *`; `OPTIONS`
+/// `Cache-Control: public, max-age=300` and `Access-Control-Allow-Origin: *`; `OPTIONS`
 /// answers a CORS preflight with `204`.
 #[derive(Clone, Debug)]
 pub struct MetadataService {

@@ -112,7 +112,11 @@ impl Config {
             .map_or(authsec_jwks::ValidationMode::Auto, |m| m.to_jwks());
         let builder =
             Guard::builder(self.resource.as_str()).token_cache_capacity(self.cache.token_capacity);
-        let mut builder = issuer.apply(builder, mode)?;
+        // The RFC 9728 document lists the authorization server (the issuer unless
+        // `authorization_server` is set), as the family publishes it (§6.2).
+        let mut builder = issuer
+            .apply(builder, mode)?
+            .authorization_servers([self.authorization_server()]);
         let (manifest, policies) = self.local_policy()?;
         let mode = self.effective_policy_mode();
         if mode.is_remote() {

@@ -524,11 +524,12 @@ impl PartialEq for MetadataEndpoint {
 impl Eq for MetadataEndpoint {}
 
 impl MetadataEndpoint {
-    /// Headers of the `200` answer to `GET`: JSON, cacheable for an hour, readable from any
+    /// Headers of the `200` answer to `GET`: JSON, cacheable for five minutes (the AuthSec
+    /// family's value; a live policy changes `scopes_supported` every 30 s), readable from any
     /// origin (browser-based MCP clients fetch it cross-origin).
     pub const HEADERS: [(&'static str, &'static str); 3] = [
         ("content-type", "application/json"),
-        ("cache-control", "public, max-age=3600"),
+        ("cache-control", "public, max-age=300"),
         ("access-control-allow-origin", "*"),
     ];
 

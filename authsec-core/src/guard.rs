@@ -679,6 +679,16 @@ impl GuardBuilder {
         self
     }
 
+    /// Replaces the authorization servers listed so far (e.g. the issuer a
+    /// `RemoteIssuer::apply` added) with `servers`: what the RFC 9728 document publishes.
+    pub fn authorization_servers<S: Into<String>>(
+        mut self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.authorization_servers = servers.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Check 1: how tokens are verified (e.g. authsec-jwks' JWKS or introspection verifier).
     pub fn verifier(self, verifier: impl TokenVerifier) -> Self {
         self.verifier_arc(Arc::new(verifier))

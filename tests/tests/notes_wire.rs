@@ -136,7 +136,7 @@ async fn metadata_document_is_exact_at_path_and_root(adapter: Adapter) {
         let response = http.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 200, "{url}");
         assert_eq!(response.headers()["content-type"], "application/json");
-        assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=300");
         let body: Value = response.json().await.unwrap();
         assert_eq!(
             body,
@@ -151,6 +151,29 @@ async fn metadata_document_is_exact_at_path_and_root(adapter: Adapter) {
     }
 }
 on_both_adapters!(metadata_document_is_exact_at_path_and_root);
+
+async fn metadata_lists_the_configured_authorization_server(adapter: Adapter) {
+    // AUTHSEC_AUTHORIZATION_SERVER (family §1.1) is what the document publishes (§6.2), in
+    // place of the issuer.
+    let s = Setup::with(adapter, |mut env| {
+        env.extra.push((
+            "AUTHSEC_AUTHORIZATION_SERVER".into(),
+            "https://as.example/tenant-1".into(),
+        ));
+        env
+    })
+    .await;
+    let response = reqwest::get(s.prm()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["authorization_servers"],
+        json!(["https://as.example/tenant-1"])
+    );
+    assert_eq!(body["resource"], Value::from(s.server.resource()));
+}
+on_both_adapters!(metadata_lists_the_configured_authorization_server);
 
 async fn garbage_tokens_are_invalid_token(adapter: Adapter) {
     let s = Setup::jwt_only(adapter).await;
