@@ -13,6 +13,7 @@
 //! source without a manifest to give (a remote policy that cannot be had) denies those requests
 //! with its own denial, typically `503 authorization_unavailable`.
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -150,7 +151,7 @@ struct Inner {
     initial_scopes: String,
     required_scopes: Vec<String>,
     leeway: u64,
-    tokens: Option<Cache<String, Principal>>,
+    tokens: Option<Cache<CachedToken, Principal>>,
     sessions: Cache<String, String>,
     resource_name: Option<String>,
     scopes_supported: Option<Vec<String>>,
@@ -224,14 +225,11 @@ impl Guard {
         // Checks 1 and 2. A token found in the verified cache passed them, and the syntax check,
         // when it was first seen; only a new token has its syntax checked before verification.
         trail.rule = DecidingRule::Check(checks::TOKEN);
-        let cached = std::str::from_utf8(credentials)
-            .ok()
-            .and_then(|token| Some((token, self.cached(token)?)));
-        let (token, authenticated) = match cached {
+        let authenticated = match self.cached(credentials) {
             Some(hit) => hit,
             None => {
                 let token = checked_token(credentials)?;
-                (token, self.verify_new(token).await)
+                self.verify_new(token).await
             }
         };
         let principal = authenticated.inspect_err(|denial| {
@@ -263,6 +261,8 @@ impl Guard {
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             trail.rule = DecidingRule::Check(checks::REVOCATION);
+            // The token passed the syntax check (now or when it was cached): it is ASCII.
+            let token = checked_token(credentials)?;
             revocation.check(token, &principal).await?;
         }
         // Check 5.
@@ -275,16 +275,17 @@ impl Guard {
     /// Checks 1 and 2 only: the token is genuine, unexpired and issued for this resource.
     /// Served from the verified-token cache when the token was seen before.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Denial> {
-        match self.cached(token) {
+        match self.cached(token.as_bytes()) {
             Some(result) => result,
             None => self.verify_new(token).await,
         }
     }
 
     /// Checks 1 and 2 from the verified-token cache: `None` when the token is not in it.
-    fn cached(&self, token: &str) -> Option<Result<Principal, Denial>> {
+    fn cached(&self, token: &[u8]) -> Option<Result<Principal, Denial>> {
         let inner = &*self.inner;
-        let principal = inner.tokens.as_ref()?.get(token)?;
+        let key = TokenBytes(token);
+        let principal = inner.tokens.as_ref()?.get(&key)?;
         let now = inner.clock.now();
         if principal
             .expires_at()
@@ -293,7 +294,7 @@ impl Guard {
             return Some(Ok(principal));
         }
         if let Some(cache) = &inner.tokens {
-            cache.remove(token);
+            cache.remove(&key);
         }
         Some(Err(Denial::invalid_token("the token has expired")))
     }
@@ -321,7 +322,7 @@ impl Guard {
         let cacheable = claims.expires_at.is_some() && claims.source == TokenSource::Jwt;
         let principal = Principal::new(claims, token);
         if cacheable && let Some(cache) = &inner.tokens {
-            cache.insert(token.to_owned(), principal.clone());
+            cache.insert(CachedToken(token.into()), principal.clone());
         }
         Ok(principal)
     }
@@ -864,5 +865,51 @@ impl GuardBuilder {
                 trusted_proxies,
             }),
         })
+    }
+}
+
+/// A verified token as the cache's key. The whole token is compared on lookup; only its
+/// [`HASHED_TAIL`] last bytes are hashed.
+struct CachedToken(Box<str>);
+
+/// A token looked up in the cache, as the bytes of its `Authorization` header: a hit needs no
+/// UTF-8 check, since only tokens that passed the syntax check are ever stored.
+struct TokenBytes<'a>(&'a [u8]);
+
+/// How many trailing bytes of a token its cache hash covers. A JWT ends in its signature, so
+/// these bytes already tell verified tokens apart; hashing the other ~700 bytes of a typical
+/// token would double the cost of a hit. Lookups still compare every byte, and only verified
+/// tokens are ever inserted, so a crafted token sharing a tail meets one entry at most.
+const HASHED_TAIL: usize = 32;
+
+fn hash_token<H: Hasher>(token: &[u8], state: &mut H) {
+    let tail = &token[token.len().saturating_sub(HASHED_TAIL)..];
+    state.write_usize(token.len());
+    state.write(tail);
+}
+
+impl Hash for CachedToken {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0.as_bytes(), state);
+    }
+}
+
+impl Hash for TokenBytes<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl PartialEq for CachedToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for CachedToken {}
+
+impl quick_cache::Equivalent<CachedToken> for TokenBytes<'_> {
+    fn equivalent(&self, key: &CachedToken) -> bool {
+        self.0 == key.0.as_bytes()
     }
 }

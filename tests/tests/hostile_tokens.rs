@@ -278,6 +278,38 @@ async fn token_fingerprint_is_twelve_hex_digits_and_never_the_token() {
     assert_eq!(again.token_fingerprint(), fp);
 }
 
+/// The verified-token cache hashes only a token's tail (its signature): a token that shares the
+/// tail and the length of a cached one but differs before it is verified, not served from cache.
+#[tokio::test]
+async fn tampered_payload_of_a_cached_token_is_invalid_token() {
+    let f = fixture().await;
+    let token = f.mint().sign();
+    assert_eq!(f.principal(&token).await.subject(), "alice");
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("base64url claims"))
+        .expect("UTF-8 claims");
+    let forged = claims.replace(r#""sub":"alice""#, r#""sub":"admin""#);
+    assert_ne!(forged, claims, "the dev issuer's claims name alice");
+    let payload = URL_SAFE_NO_PAD.encode(forged);
+    parts[1] = &payload;
+    let tampered = parts.join(".");
+    assert_eq!(
+        tampered.len(),
+        token.len(),
+        "alice and admin have the same length"
+    );
+    assert_eq!(tampered[tampered.len() - 32..], token[token.len() - 32..]);
+    let denial = f.denial(&tampered).await;
+    assert_invalid_token_plain(
+        &f.guard,
+        &denial,
+        &tampered,
+        "the token signature is invalid",
+    );
+    // The genuine token is still served.
+    assert_eq!(f.principal(&token).await.subject(), "alice");
+}
+
 // ----- alg none -----------------------------------------------------------------------------------
 
 const ALG_NONE: &str = "unsigned tokens (alg none) are refused";
