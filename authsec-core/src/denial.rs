@@ -296,6 +296,8 @@ struct Details {
     max_age: Option<u64>,
     retry_after: Option<u64>,
     form: DenialForm,
+    /// The JSON body's `error` when it is not the table's (`policy_unavailable`).
+    body_error: Option<&'static str>,
 }
 
 /// The family's description of a request without a token.
@@ -315,6 +317,7 @@ impl Denial {
             max_age: None,
             retry_after: None,
             form: DenialForm::Spec,
+            body_error: None,
         }))
     }
 
@@ -417,6 +420,16 @@ impl Denial {
         let mut denial =
             Self::new(DenialCode::AuthorizationUnavailable).with_description(description);
         denial.0.retry_after = Some(5);
+        denial
+    }
+
+    /// `authorization_unavailable` because the tool policy (e.g. the AuthSec control plane's)
+    /// is not available: 503 without a challenge, and the JSON body's `error` is the AuthSec
+    /// family's `policy_unavailable` (its Go SDK's C7 form), `denial` stays
+    /// `authorization_unavailable`.
+    pub fn policy_unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        let mut denial = Self::authorization_unavailable(description);
+        denial.0.body_error = Some("policy_unavailable");
         denial
     }
 
@@ -632,10 +645,11 @@ impl Denial {
     /// The fields shared by the JSON body and the JSON-RPC `data` member.
     fn details(&self, resource_metadata: &str) -> Map<String, Value> {
         let mut map = Map::new();
-        let error = self
-            .challenge_error()
-            .filter(|error| !error.is_empty())
-            .unwrap_or(self.0.code.as_str());
+        let error = self.0.body_error.unwrap_or_else(|| {
+            self.challenge_error()
+                .filter(|error| !error.is_empty())
+                .unwrap_or(self.0.code.as_str())
+        });
         map.insert("error".into(), Value::from(error));
         map.insert(
             "error_description".into(),
@@ -885,6 +899,23 @@ mod tests {
             challenge.contains(&format!("acr_values=\"{kept}\", resource_metadata=")),
             "{challenge}"
         );
+    }
+
+    #[test]
+    fn policy_unavailable_is_503_without_challenge_and_the_family_error_in_the_body() {
+        let denial = Denial::policy_unavailable("the tool policy could not be fetched");
+        let rendered = denial.render(PRM);
+        assert_eq!(rendered.status, 503);
+        assert_eq!(rendered.www_authenticate, None);
+        assert_eq!(rendered.retry_after.as_deref(), Some("5"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&rendered.body).unwrap(),
+            json!({"error":"policy_unavailable","denial":"authorization_unavailable",
+                "error_description":"the tool policy could not be fetched","retry_after":5,
+                "resource_metadata":PRM})
+        );
+        let family = denial.in_form(DenialForm::AuthsecFamily).render(PRM);
+        assert_eq!(family, rendered);
     }
 
     #[test]

@@ -305,8 +305,22 @@ async fn the_notes_server_publishes_its_manifest_at_start_up(adapter: Adapter) {
         .call_tool("list_notes", serde_json::json!({}))
         .await
         .unwrap();
+    // C7: 503 without a challenge, the family's `policy_unavailable` in the JSON body.
     assert_eq!(call.status, 503);
-    assert_eq!(call.json()["error"], "authorization_unavailable");
+    assert_eq!(call.www_authenticate(), None);
+    assert_eq!(call.header("content-type"), Some("application/json"));
+    let retry_after: u64 = call
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        call.json(),
+        serde_json::json!({"error":"policy_unavailable","denial":"authorization_unavailable",
+            "error_description":"the tool policy of this resource server is incomplete (state \"needs_setup\"): every tool is denied until its setup is finished",
+            "retry_after":retry_after,
+            "resource_metadata":notes.url("/.well-known/oauth-protected-resource/mcp")})
+    );
 }
 
 on_both_adapters!(the_notes_server_publishes_its_manifest_at_start_up);

@@ -348,6 +348,49 @@ async fn two_credentials_or_a_query_token_are_invalid_request(adapter: Adapter) 
 }
 on_both_adapters!(two_credentials_or_a_query_token_are_invalid_request);
 
+async fn a_malformed_bearer_header_is_400_invalid_request(adapter: Adapter) {
+    // C9 of the AuthSec family's conflicts table: the Go SDK's 400, with RFC 6750's error.
+    let s = Setup::jwt_only(adapter).await;
+    let http = reqwest::Client::new();
+    for (header, description) in [
+        (
+            "Bearer two words",
+            "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
+        ),
+        (
+            "Bearer",
+            "the Authorization header has the Bearer scheme but no token",
+        ),
+    ] {
+        let response = http
+            .post(s.server.resource())
+            .header("authorization", header)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{header}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            format!(
+                "Bearer error=\"invalid_request\", error_description=\"{description}\", resource_metadata=\"{}\"",
+                s.prm()
+            )
+            .as_str()
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"error":"invalid_request","denial":"invalid_request",
+                "error_description":description,"resource_metadata":s.prm()})
+        );
+    }
+}
+on_both_adapters!(a_malformed_bearer_header_is_400_invalid_request);
+
 async fn hidden_tool_called_by_name_is_scope_insufficient_with_merged_scope(adapter: Adapter) {
     let s = Setup::jwt_only(adapter).await;
     let mut mcp = s.session("notes:read").await;

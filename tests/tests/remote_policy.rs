@@ -190,10 +190,10 @@ fn body(denied: &RenderedDenial) -> Value {
     serde_json::from_str(&denied.body).expect("JSON body")
 }
 
-/// The exact response of `authorization_unavailable` with this description and Retry-After,
-/// as the denial table renders it.
+/// The exact response of `authorization_unavailable` for an unavailable policy
+/// (`policy_unavailable` in the body) with this description and Retry-After.
 fn unavailable(description: &'static str, retry_after: u64) -> RenderedDenial {
-    Denial::authorization_unavailable(description)
+    Denial::policy_unavailable(description)
         .with_retry_after(retry_after)
         .render(PRM)
 }
@@ -461,6 +461,11 @@ async fn a_stale_policy_is_served_up_to_2_minutes_with_a_retry_every_10_seconds(
     assert_eq!(denied.status, 503);
     assert_eq!(denied.www_authenticate, None);
     assert_eq!(denied.retry_after.as_deref(), Some("9"));
+    assert_eq!(
+        body(&denied),
+        json!({"error":"policy_unavailable","denial":"authorization_unavailable",
+            "error_description":FETCH_FAILED,"retry_after":9,"resource_metadata":PRM})
+    );
     assert_eq!(
         server
             .listed(&reader, &["list_notes"])

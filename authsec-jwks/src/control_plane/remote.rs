@@ -373,7 +373,7 @@ impl RemoteToolPolicy {
                 .saturating_sub(now.saturating_sub(at))
                 .max(1)
         });
-        Denial::authorization_unavailable(description).with_retry_after(wait)
+        Denial::policy_unavailable(description).with_retry_after(wait)
     }
 }
 
