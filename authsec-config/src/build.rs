@@ -126,7 +126,7 @@ impl Config {
                     &format!("is required for policy mode {mode}"),
                 )
             })?;
-            let mut tool_policy = ToolPolicy::builder(mode.to_remote())
+            let mut tool_policy = ToolPolicy::builder(mode)
                 .control_plane(plane)
                 .publish_manifest(self.publish_manifest)
                 .ttl(self.scope_matrix_ttl());

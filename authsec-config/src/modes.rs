@@ -90,89 +90,9 @@ impl FromStr for ValidationMode {
     }
 }
 
-/// Where the tool → scope policy comes from (the family's `AUTHSEC_POLICY_MODE`).
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyMode {
-    /// The control plane's policy, required: unavailable policy answers 503. Alias `enforce`.
-    RemoteRequired,
-    /// The control plane's policy, falling back to the local `tool_scopes`.
-    RemoteWithLocalFallback,
-    /// Only the local tool manifest.
-    LocalOnly,
-    /// No tool policy: every valid token may call every tool. Alias `observe`.
-    Open,
-}
-
-impl PolicyMode {
-    /// Every mode.
-    pub const ALL: [PolicyMode; 4] = [
-        PolicyMode::RemoteRequired,
-        PolicyMode::RemoteWithLocalFallback,
-        PolicyMode::LocalOnly,
-        PolicyMode::Open,
-    ];
-
-    /// The family's spelling.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PolicyMode::RemoteRequired => "remote_required",
-            PolicyMode::RemoteWithLocalFallback => "remote_with_local_fallback",
-            PolicyMode::LocalOnly => "local_only",
-            PolicyMode::Open => "open",
-        }
-    }
-
-    /// The family's parsing: case-insensitive, `enforce` = `remote_required`, `observe` =
-    /// `open`; empty and unknown values are "unset" (`None`).
-    pub fn parse_family(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "remote_required" | "enforce" => Some(PolicyMode::RemoteRequired),
-            "remote_with_local_fallback" => Some(PolicyMode::RemoteWithLocalFallback),
-            "local_only" => Some(PolicyMode::LocalOnly),
-            "open" | "observe" => Some(PolicyMode::Open),
-            _ => None,
-        }
-    }
-
-    /// authsec-jwks' control-plane mode.
-    pub fn to_remote(self) -> authsec_jwks::control_plane::PolicyMode {
-        use authsec_jwks::control_plane::PolicyMode as Remote;
-        match self {
-            PolicyMode::RemoteRequired => Remote::RemoteRequired,
-            PolicyMode::RemoteWithLocalFallback => Remote::RemoteWithLocalFallback,
-            PolicyMode::LocalOnly => Remote::LocalOnly,
-            PolicyMode::Open => Remote::Open,
-        }
-    }
-
-    /// Whether the control plane's policy is used.
-    pub const fn is_remote(self) -> bool {
-        matches!(
-            self,
-            PolicyMode::RemoteRequired | PolicyMode::RemoteWithLocalFallback
-        )
-    }
-}
-
-impl fmt::Display for PolicyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PolicyMode {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        Self::parse_family(value).ok_or_else(|| {
-            format!(
-                "unknown policy mode {value:?}: expected remote_required (enforce), remote_with_local_fallback, local_only or open (observe)"
-            )
-        })
-    }
-}
+/// Where the tool → scope policy comes from (the family's `AUTHSEC_POLICY_MODE`): authsec-jwks'
+/// runtime type, with the family's parsing and aliases (`enforce`, `observe`).
+pub use authsec_jwks::control_plane::PolicyMode;
 
 /// How denials reach the client (`AUTHSEC_DENIAL_MODE`, a Rust extension of the family's
 /// variables).

@@ -253,3 +253,20 @@ fn denial_delivery_per_class() {
     assert_eq!(config.denials.quota_exceeded, Delivery::JsonrpcError);
     assert_eq!(config.denials.mode, DenialMode::Http);
 }
+
+#[test]
+fn policy_mode_is_one_type_with_strict_parsing_and_the_family_aliases() {
+    // authsec-config's PolicyMode is authsec-jwks' runtime type, not a copy mapped onto it.
+    let runtime: authsec_jwks::control_plane::PolicyMode = PolicyMode::RemoteRequired;
+    assert_eq!(runtime.as_str(), "remote_required");
+    assert_eq!("enforce".parse(), Ok(PolicyMode::RemoteRequired));
+    assert_eq!("OBSERVE".parse(), Ok(PolicyMode::Open));
+    assert_eq!(
+        "sometimes".parse::<PolicyMode>(),
+        Err("unknown policy mode \"sometimes\": expected remote_required (enforce), remote_with_local_fallback, local_only or open (observe)".to_owned())
+    );
+    assert_eq!(PolicyMode::parse_family("sometimes"), None);
+    for mode in PolicyMode::ALL {
+        assert_eq!(mode.to_string().parse(), Ok(mode));
+    }
+}

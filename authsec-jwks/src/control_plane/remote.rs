@@ -19,8 +19,10 @@ use tokio::sync::Notify;
 use super::ControlPlaneError;
 use super::client::ControlPlane;
 
-/// Where the tool → scope mapping comes from (`AUTHSEC_POLICY_MODE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where the tool → scope mapping comes from (`AUTHSEC_POLICY_MODE`). The one policy-mode
+/// type: authsec-config re-exports it, and `authsec.toml` spells it in snake_case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PolicyMode {
     /// `remote_required` (alias `enforce`): AuthSec's tool policy, or 503 without it. The first
@@ -37,6 +39,14 @@ pub enum PolicyMode {
 }
 
 impl PolicyMode {
+    /// Every mode, in the family's order.
+    pub const ALL: [PolicyMode; 4] = [
+        PolicyMode::RemoteRequired,
+        PolicyMode::RemoteWithLocalFallback,
+        PolicyMode::LocalOnly,
+        PolicyMode::Open,
+    ];
+
     /// Parses an `AUTHSEC_POLICY_MODE` value as the family does: case-insensitive, with the
     /// aliases `enforce` and `observe`; `None` for empty or unknown values (then
     /// [`infer`](Self::infer) decides).
@@ -62,8 +72,8 @@ impl PolicyMode {
         }
     }
 
-    /// The canonical name.
-    pub fn as_str(self) -> &'static str {
+    /// The canonical name (the family's spelling).
+    pub const fn as_str(self) -> &'static str {
         match self {
             PolicyMode::RemoteRequired => "remote_required",
             PolicyMode::RemoteWithLocalFallback => "remote_with_local_fallback",
@@ -73,7 +83,7 @@ impl PolicyMode {
     }
 
     /// Whether the mode reads the control plane.
-    pub fn is_remote(self) -> bool {
+    pub const fn is_remote(self) -> bool {
         matches!(
             self,
             PolicyMode::RemoteRequired | PolicyMode::RemoteWithLocalFallback
@@ -84,6 +94,21 @@ impl PolicyMode {
 impl std::fmt::Display for PolicyMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PolicyMode {
+    type Err = String;
+
+    /// Strict parsing (authsec.toml, the builder): the family's names and aliases, and an
+    /// error for anything else (the environment's lenient form is
+    /// [`parse_family`](Self::parse_family)).
+    fn from_str(value: &str) -> Result<Self, String> {
+        Self::parse_family(value).ok_or_else(|| {
+            format!(
+                "unknown policy mode {value:?}: expected remote_required (enforce), remote_with_local_fallback, local_only or open (observe)"
+            )
+        })
     }
 }
 
