@@ -27,10 +27,15 @@ USAGE:
       Print the tool manifest from a file, or a manifest skeleton for a running server's tools.
   authsec manifest diff (--manifest FILE | --config FILE) (--server URL --token T | --tools FILE)
       Compare a manifest with the tools a server offers.
+  authsec manifest status [--config FILE]
+      Ask the AuthSec control plane whether it holds this server's tool manifest, configured
+      as the server is: AUTHSEC_* variables (AUTHSEC_RESOURCE_SERVER_ID,
+      AUTHSEC_AUTHORIZATION_SERVER or AUTHSEC_ISSUER, AUTHSEC_INTROSPECTION_CLIENT_ID/_SECRET)
+      over the authsec.toml named by --config or AUTHSEC_CONFIG.
 
 --manifest reads a tool manifest or an authsec-policy file; --config reads the server's
 authsec.toml (its manifest, and for token inspect its resource and issuer; the file alone,
-without AUTHSEC_* overrides).
+without AUTHSEC_* overrides, except for manifest status, which reads it as the server does).
 
 The token may also come from the AUTHSEC_TOKEN environment variable (kept out of shell history);
 `-` reads it from standard input. Exit codes: 0 all passed, 1 a check failed, 2 usage or I/O error.
@@ -133,6 +138,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> Outcome {
         ["token", "inspect"] => run_inspect(None, &args),
         ["manifest", "export"] => run_export(&args).await,
         ["manifest", "diff"] => run_diff(&args).await,
+        ["manifest", "status"] => run_status(&args).await,
         _ => Err(format!("unknown command: {}\n\n{USAGE}", words.join(" "))),
     };
     result.unwrap_or_else(Outcome::error)
@@ -268,4 +274,24 @@ async fn run_diff(args: &Args) -> Result<Outcome, String> {
         _ => return Err("manifest diff needs either --server URL or --tools FILE".into()),
     };
     Ok(Outcome::report(&manifest::diff(&known, &offered, &source)))
+}
+
+async fn run_status(args: &Args) -> Result<Outcome, String> {
+    // The server's own configuration: authsec.toml (--config, else AUTHSEC_CONFIG) with the
+    // AUTHSEC_* environment over it, or the environment alone.
+    let file = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("AUTHSEC_CONFIG").map(PathBuf::from));
+    let config = match file {
+        Some(path) => Config::load(path),
+        None => Config::from_env(),
+    }
+    .map_err(|e| e.to_string())?;
+    let plane = config
+        .control_plane()
+        .map_err(|e| e.to_string())?
+        .ok_or("manifest status needs the resource server id: set AUTHSEC_RESOURCE_SERVER_ID (or resource_server_id in authsec.toml)")?;
+    let list = manifest::status(&plane, config.authorization_server()).await;
+    Ok(Outcome::report(&list))
 }

@@ -9,6 +9,7 @@
 //! | `authsec token inspect <token> [--resource URI --issuer URL --tool NAME --manifest FILE]` | why is this token refused? (`iss`, `aud`, `exp`, `scope`, decoded locally) |
 //! | `authsec manifest export (--manifest FILE \| --server URL --token T)` | which scopes does each tool need? |
 //! | `authsec manifest diff --manifest FILE (--server URL --token T \| --tools FILE)` | does the manifest match the tools the server offers? |
+//! | `authsec manifest status [--config FILE]` | does the AuthSec control plane hold this server's tool manifest? (configured from `AUTHSEC_*` as the server is) |
 //!
 //! Every command prints a checklist (`PASS` / `FAIL` / `SKIP`, and the fix under each failure)
 //! and exits `0` only when nothing failed, `1` when something did and `2` on a usage error, so

@@ -1,10 +1,12 @@
-//! `authsec manifest export | diff`: the tool manifest a server enforces, and how it compares
-//! with the tools the server offers.
+//! `authsec manifest export | diff | status`: the tool manifest a server enforces, how it
+//! compares with the tools the server offers, and what the AuthSec control plane holds of it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use authsec_core::ToolManifest;
+use authsec_jwks::FetchError;
+use authsec_jwks::control_plane::{ControlPlane, ControlPlaneError, ManifestStatus};
 use authsec_policy::PolicyConfig;
 
 use crate::checklist::{Checklist, Item};
@@ -140,3 +142,55 @@ pub fn load_inventory(path: &Path) -> Result<Vec<String>, String> {
         })
         .collect()
 }
+
+/// `authsec manifest status`: what the AuthSec control plane holds of this resource server's
+/// tool manifest (`GET …/resource-servers/{id}/sdk-manifest-status`, HTTP Basic with the
+/// introspection credentials). Passes only when the control plane reports `success`.
+pub async fn status(plane: &ControlPlane, authorization_server: &str) -> Checklist {
+    let mut list = Checklist::new(format!(
+        "authsec manifest status (resource server {} at {authorization_server})",
+        plane.resource_server_id()
+    ));
+    list.push(match plane.manifest_status().await {
+        Ok(ManifestStatus {
+            status: Some(status),
+            tool_count,
+            ..
+        }) if status == "success" => Item::pass(match tool_count {
+            Some(1) => "the control plane has this server's tool manifest (1 tool)".to_owned(),
+            Some(count) => {
+                format!("the control plane has this server's tool manifest ({count} tools)")
+            }
+            None => "the control plane has this server's tool manifest".to_owned(),
+        }),
+        Ok(other) => Item::fail(
+            format!(
+                "the control plane reports manifest status {}",
+                other.status.as_deref().map_or_else(
+                    || "(none)".to_owned(),
+                    |s| format!("{:?}", s.chars().take(64).collect::<String>())
+                )
+            ),
+            PUBLISH_FIX,
+        ),
+        Err(ControlPlaneError::Fetch(FetchError::CredentialsRejected { status, .. })) => {
+            Item::fail(
+                format!("the control plane refused this server's credentials (HTTP {status})"),
+                "AUTHSEC_INTROSPECTION_CLIENT_ID must be the resource server's id and AUTHSEC_INTROSPECTION_CLIENT_SECRET its secret (sec_..., shown once in the dashboard)",
+            )
+        }
+        Err(ControlPlaneError::Fetch(
+            FetchError::Status { status: 404, .. } | FetchError::NotFound { .. },
+        )) => Item::fail(
+            "no tool manifest has been published for this resource server (HTTP 404)",
+            format!("{PUBLISH_FIX}; check AUTHSEC_RESOURCE_SERVER_ID too"),
+        ),
+        Err(error) => Item::fail(
+            format!("the manifest status could not be read: {error}"),
+            "check AUTHSEC_AUTHORIZATION_SERVER (else AUTHSEC_ISSUER) and that the control plane is reachable from here",
+        ),
+    });
+    list
+}
+
+const PUBLISH_FIX: &str = "start the server with AUTHSEC_PUBLISH_MANIFEST=true (it publishes once at start-up; look for \"manifest publish\" in its log)";
