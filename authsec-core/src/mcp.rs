@@ -20,6 +20,8 @@ use serde_json::value::RawValue;
 
 use crate::denial::Denial;
 
+mod scan;
+
 /// One JSON-RPC message of a POST body.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -274,6 +276,14 @@ pub(crate) fn starts_as_object(json: &[u8]) -> bool {
 }
 
 fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
+    match scan::message(json) {
+        Some(message) => Ok(message),
+        None => message_by_serde(json),
+    }
+}
+
+/// The reference classification, for every body the fast path ([`scan`]) leaves to it.
+fn message_by_serde(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
     if !starts_as_object(json) {
         return Err(Denial::invalid_request(
             "a JSON-RPC message must be a JSON object",
@@ -370,6 +380,102 @@ fn decode_header_value(value: &str) -> Result<Cow<'_, str>, Denial> {
 mod tests {
     use super::*;
     use crate::DenialCode;
+
+    /// Bodies the fast path must answer itself (typical MCP traffic).
+    const TYPICAL: [&str; 8] = [
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"Buy milk, eggs and bread on the way home","tags":["shopping","home"]},"_meta":{"progressToken":"a1b2c3"}}}"#,
+        r#"{"jsonrpc":"2.0","id":"abc-1","method":"tools/list","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true},"sampling":{}},"clientInfo":{"name":"claude-ai","version":"0.1.0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":3,"result":{"content":[],"isError":false}}"#,
+        r#"{ "jsonrpc" : "2.0" , "id" : -1.5e3 , "method" : "tools/call" , "params" : { "name" : "some_tool" , "arguments" : { "q" : "line\nbreak \"quoted\" ünïcode", "n" : [1, 2.25, -0, 1E+2, true, false, null] } } }"#,
+        "{\n  \"method\": \"tools/call\",\n  \"params\": {\"arguments\": {}, \"name\": \"x\"},\n  \"id\": 9\n}\n",
+        r#"{"method":"ping","id":1,"params":{"name":5,"nested":{"a":[{"b":{"c":[[]]}}]}}}"#,
+    ];
+
+    /// The same message from both paths, field by field.
+    fn same(fast: &McpMessage<'_>, serde: &McpMessage<'_>) -> bool {
+        fast.method == serde.method
+            && fast.tool == serde.tool
+            && fast.arguments.map(RawValue::get) == serde.arguments.map(RawValue::get)
+            && fast.id.map(RawValue::get) == serde.id.map(RawValue::get)
+    }
+
+    /// Whenever the fast path answers, the serde path answers the same; it answers for every
+    /// typical body. Mutations: every byte deleted, every byte replaced by each of a set of
+    /// JSON-significant bytes, and each of those inserted everywhere.
+    #[test]
+    fn fast_path_agrees_with_serde() {
+        const BYTES: &[u8] = b"{}[]\",:\\ \t\x0c0-1.eEnulltrfa/u\x01\xc3\xa9\xffmethodparamsnameid";
+        let mut checked = 0;
+        let mut answered = 0;
+        for seed in TYPICAL {
+            let fast = scan::message(seed.as_bytes())
+                .unwrap_or_else(|| panic!("the fast path answers {seed}"));
+            let serde = message_by_serde(seed.as_bytes()).expect("serde accepts the seed");
+            assert!(same(&fast, &serde), "{seed}\n{fast:?}\n{serde:?}");
+            let seed = seed.as_bytes();
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            for at in 0..seed.len() {
+                let mut deleted = seed.to_vec();
+                deleted.remove(at);
+                variants.push(deleted);
+                for &byte in BYTES {
+                    let mut replaced = seed.to_vec();
+                    replaced[at] = byte;
+                    variants.push(replaced);
+                    let mut inserted = seed.to_vec();
+                    inserted.insert(at, byte);
+                    variants.push(inserted);
+                }
+            }
+            for body in &variants {
+                checked += 1;
+                if let Some(fast) = scan::message(body) {
+                    answered += 1;
+                    let text = String::from_utf8_lossy(body);
+                    let serde = message_by_serde(body)
+                        .unwrap_or_else(|d| panic!("fast accepted, serde refused {text}: {d:?}"));
+                    assert!(same(&fast, &serde), "{text}\n{fast:?}\n{serde:?}");
+                }
+            }
+        }
+        assert!(checked > 30_000, "{checked}");
+        // Most mutations still parse (inside strings): the fast path must answer many itself.
+        assert!(answered > checked / 4, "{answered} of {checked}");
+    }
+
+    #[test]
+    fn fast_path_leaves_unusual_bodies_to_serde() {
+        for body in [
+            r#"{"m\u0065thod":"tools/call","params":{"name":"a"}}"#,
+            r#"{"method":"tools\/call","params":{"name":"a"}}"#,
+            r#"{"method":"tools/call","params":{"name":"\u0061"}}"#,
+            r#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            r#"{"method":"tools/list","method":"tools/call"}"#,
+            r#"{"method":null}"#,
+            r#"{"id":null,"method":"ping"}"#,
+            r#"{"method":"tools/call","params":null}"#,
+            r#"{"method":"tools/call","params":["a"]}"#,
+            r#"{"method":"ping","x":"\ud800"}"#,
+            "\u{feff}{\"method\":\"ping\"}",
+            "\x0c{\"method\":\"ping\"}",
+            r#"{"method":"ping"} x"#,
+        ] {
+            assert!(scan::message(body.as_bytes()).is_none(), "{body}");
+        }
+        let deep = format!(
+            r#"{{"method":"ping","x":{}{}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        assert!(scan::message(deep.as_bytes()).is_none());
+        assert!(message_by_serde(deep.as_bytes()).is_ok());
+        // Escaped names are still classified, by serde.
+        let escaped = r#"{"method":"tools/call","params":{"name":"\u0061dd_note"}}"#;
+        let message = message(escaped.as_bytes()).unwrap();
+        assert_eq!(message.tool.as_deref(), Some("add_note"));
+    }
 
     fn call(name: &str) -> String {
         format!(

@@ -1,0 +1,337 @@
+//! The fast path of MCP classification: one hand-written pass over a typical JSON-RPC message.
+//!
+//! It answers only when it is sure: keys, the `method` and a tool's `name` in ASCII
+//! without escapes, no `\u` escape anywhere, a nesting depth of at most [`MAX_DEPTH`], no member
+//! that [`super::message`]'s serde path would refuse (a duplicate `method`, `params` or `id`, a
+//! duplicate tool `name` or `arguments`, a `tools/call` without a string name...). Everything
+//! else returns `None`, and the serde path decides, errors included. So the fast path never
+//! changes a result; `tests::fast_path_agrees_with_serde` checks that on thousands of mutated
+//! bodies. `params.arguments` and `id` are handed to serde_json as [`RawValue`]s, the type the
+//! public [`McpMessage`] carries.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::McpMessage;
+
+/// Deeper values go to the serde path (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 32;
+
+/// The bytes that end a run of ordinary string content: `"`, a backslash, control characters
+/// and every non-ASCII byte.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] =
+            byte < 0x20 || byte >= 0x80 || byte == b'"' as usize || byte == b'\\' as usize;
+        byte += 1;
+    }
+    table
+};
+
+/// Classifies one JSON-RPC message, or `None` when the serde path must decide.
+pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
+    let mut scan = Scan { json, at: 0 };
+    scan.whitespace();
+    scan.expect(b'{')?;
+    let mut method: Option<&str> = None;
+    let mut id: Option<&RawValue> = None;
+    let mut params: Option<Params<'_>> = None;
+    let mut first = true;
+    loop {
+        scan.whitespace();
+        if first && scan.peek() == Some(b'}') {
+            scan.at += 1;
+            break;
+        }
+        first = false;
+        let key = scan.plain_bytes()?;
+        scan.whitespace();
+        scan.expect(b':')?;
+        scan.whitespace();
+        match key {
+            b"method" if method.is_none() => method = Some(scan.plain_string()?),
+            b"id" if id.is_none() => {
+                if scan.peek() == Some(b'n') {
+                    return None; // `"id": null` reads as no id: let serde say so.
+                }
+                id = Some(scan.raw_value()?);
+            }
+            b"params" if params.is_none() => params = Some(scan.params()?),
+            b"method" | b"id" | b"params" => return None,
+            _ => scan.skip_value(0)?,
+        }
+        scan.whitespace();
+        match scan.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    scan.whitespace();
+    if scan.at != json.len() {
+        return None;
+    }
+    let mut message = McpMessage {
+        method: method.map(Cow::Borrowed),
+        tool: None,
+        arguments: None,
+        id,
+    };
+    if message.is_tool_call() {
+        let Params {
+            name: Some(Some(name)),
+            arguments,
+        } = params?
+        else {
+            return None;
+        };
+        message.tool = Some(Cow::Borrowed(name));
+        message.arguments = arguments;
+    }
+    Some(message)
+}
+
+/// What a `tools/call` needs from `params`.
+struct Params<'a> {
+    /// `Some(None)`: a `name` that is not a plain string (fine unless this is a `tools/call`).
+    name: Option<Option<&'a str>>,
+    arguments: Option<&'a RawValue>,
+}
+
+struct Scan<'a> {
+    json: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.json.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// JSON's four whitespace bytes (not form feed, which `is_ascii_whitespace` admits).
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// A string of printable ASCII without escapes, as text; `None` for anything else.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.plain_bytes()?).ok()
+    }
+
+    /// The bytes of a string of printable ASCII without escapes (keys are compared as bytes);
+    /// `None` for anything else.
+    fn plain_bytes(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let rest = &self.json[start..];
+        let len = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        Some(&rest[..len])
+    }
+
+    /// Skips a string, validating it as serde_json would; `None` for a `\u` escape (surrogate
+    /// rules are serde's to apply) and for anything invalid.
+    fn skip_string(&mut self) -> Option<()> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let mut ascii = true;
+        loop {
+            // A run of ordinary bytes in one step.
+            let rest = &self.json[self.at..];
+            self.at += rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+            let byte = self.next()?;
+            match byte {
+                b'"' => break,
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    _ => return None,
+                },
+                0..=0x1f => return None,
+                0x80.. => ascii = false,
+                _ => {}
+            }
+        }
+        if !ascii {
+            std::str::from_utf8(&self.json[start..self.at - 1]).ok()?;
+        }
+        Some(())
+    }
+
+    /// Skips any value, validating its syntax; `None` where serde must decide.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.whitespace();
+                if self.peek() == Some(b'}') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.whitespace();
+                    self.skip_string()?;
+                    self.whitespace();
+                    self.expect(b':')?;
+                    self.whitespace();
+                    self.skip_value(depth + 1)?;
+                    self.whitespace();
+                    match self.next()? {
+                        b',' => continue,
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.whitespace();
+                if self.peek() == Some(b']') {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.whitespace();
+                    self.skip_value(depth + 1)?;
+                    self.whitespace();
+                    match self.next()? {
+                        b',' => continue,
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.json.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+
+    /// The value here as serde_json's [`RawValue`] (how the public type is made), and moves
+    /// past it.
+    fn raw_value(&mut self) -> Option<&'a RawValue> {
+        let rest = &self.json[self.at..];
+        let mut deserializer = serde_json::Deserializer::from_slice(rest);
+        let raw = <&RawValue>::deserialize(&mut deserializer).ok()?;
+        let text = raw.get();
+        // Where the value ends: its text is a slice of `rest`.
+        let offset = (text.as_ptr() as usize).checked_sub(rest.as_ptr() as usize)?;
+        if offset != 0 {
+            return None; // The caller skipped the whitespace before it.
+        }
+        self.at += text.len();
+        Some(raw)
+    }
+
+    /// `params`: an object with `name` and `arguments` at most once, a string `name` without
+    /// escapes; anything else (an array, `null`, a duplicate) goes to serde.
+    fn params(&mut self) -> Option<Params<'a>> {
+        self.expect(b'{')?;
+        let mut params = Params {
+            name: None,
+            arguments: None,
+        };
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(params);
+        }
+        loop {
+            self.whitespace();
+            let key = self.plain_bytes()?;
+            self.whitespace();
+            self.expect(b':')?;
+            self.whitespace();
+            match key {
+                b"name" if params.name.is_none() => {
+                    params.name = Some(match self.peek()? {
+                        b'"' => Some(self.plain_string()?),
+                        _ => {
+                            self.skip_value(1)?;
+                            None
+                        }
+                    });
+                }
+                b"arguments" if params.arguments.is_none() => {
+                    params.arguments = Some(self.raw_value()?);
+                }
+                b"name" | b"arguments" => return None,
+                _ => self.skip_value(1)?,
+            }
+            self.whitespace();
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Some(params),
+                _ => return None,
+            }
+        }
+    }
+}
