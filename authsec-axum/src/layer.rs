@@ -132,6 +132,46 @@ where
     }
 }
 
+/// Why a request body could not be buffered.
+enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Buffers a request body of at most `limit` bytes. A body that arrives in one frame (the usual
+/// JSON-RPC POST) is kept as that frame's `Bytes`, without copying; trailers are not kept.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: HttpBody<Data = Bytes>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
+            continue; // Trailers.
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(BodyError::TooLarge);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(earlier) => {
+                joined.reserve(total);
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(match first {
+        Some(only) => only,
+        None => Bytes::from(joined),
+    })
+}
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl RequestHeaders for Headers<'_> {
@@ -206,12 +246,10 @@ where
         if protection.declared_too_large(declared) {
             return Ok(deny(protection.body_too_large()));
         }
-        match Limited::new(body, protection.body_limit()).collect().await {
-            Ok(collected) => (Some(collected.to_bytes()), None),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Ok(deny(protection.body_too_large()));
-            }
-            Err(_) => return Ok(deny(protection.unreadable_body())),
+        match read_body(body, protection.body_limit()).await {
+            Ok(bytes) => (Some(bytes), None),
+            Err(BodyError::TooLarge) => return Ok(deny(protection.body_too_large())),
+            Err(BodyError::Unreadable) => return Ok(deny(protection.unreadable_body())),
         }
     } else {
         (None, Some(body))
@@ -327,4 +365,85 @@ pub(crate) fn rendered(denial: RenderedDenial) -> Response<Body> {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use http_body::Frame;
+
+    use super::*;
+
+    /// A body that yields these frames, then ends (or fails where a frame is `None`).
+    struct Frames(VecDeque<Option<Frame<Bytes>>>);
+
+    impl HttpBody for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(
+                self.0
+                    .pop_front()
+                    .map(|frame| frame.ok_or_else(|| std::io::Error::other("connection reset"))),
+            )
+        }
+    }
+
+    fn data(chunks: &[&'static str]) -> Frames {
+        Frames(
+            chunks
+                .iter()
+                .map(|c| Some(Frame::data(Bytes::from_static(c.as_bytes()))))
+                .collect(),
+        )
+    }
+
+    fn read(body: Frames, limit: usize) -> Result<Bytes, BodyError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(read_body(body, limit))
+    }
+
+    #[test]
+    fn one_frame_is_kept_as_it_is() {
+        let frame = Bytes::from_static(b"{\"method\":\"ping\"}");
+        let body = Frames(VecDeque::from([Some(Frame::data(frame.clone()))]));
+        let read = read(body, 100).ok().unwrap();
+        assert_eq!(read, frame);
+        assert_eq!(read.as_ptr(), frame.as_ptr(), "not copied");
+    }
+
+    #[test]
+    fn frames_are_joined_in_order() {
+        for (chunks, joined) in [
+            (&["{\"a\"", ":1", "}"][..], "{\"a\":1}"),
+            (&["", "{}", ""][..], "{}"),
+            (&["", "", "x", "", "y"][..], "xy"),
+            (&[][..], ""),
+        ] {
+            assert_eq!(read(data(chunks), 100).ok().unwrap(), joined, "{chunks:?}");
+        }
+        let mut with_trailers = data(&["ab", "c"]);
+        with_trailers
+            .0
+            .push_back(Some(Frame::trailers(HeaderMap::new())));
+        assert_eq!(read(with_trailers, 100).ok().unwrap(), "abc");
+    }
+
+    #[test]
+    fn more_than_the_limit_is_too_large_and_a_failing_body_unreadable() {
+        assert!(matches!(
+            read(data(&["12345", "6"]), 5),
+            Err(BodyError::TooLarge)
+        ));
+        assert_eq!(read(data(&["12345"]), 5).ok().unwrap(), "12345");
+        let mut failing = data(&["12"]);
+        failing.0.push_back(None);
+        assert!(matches!(read(failing, 5), Err(BodyError::Unreadable)));
+    }
 }
