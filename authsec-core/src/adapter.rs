@@ -171,6 +171,8 @@ pub struct Protection {
     filter_tools_list: bool,
     classify_mcp: bool,
     delivery: DenialDelivery,
+    /// The `realm` of the AuthSec profile's challenges: the resource name.
+    realm: Option<String>,
 }
 
 impl Protection {
@@ -185,12 +187,17 @@ impl Protection {
             filter_tools_list: true,
             classify_mcp: true,
             delivery: DenialDelivery::http(),
+            realm: None,
         }
     }
 
     /// Which denials are delivered in-band (default: none; see [`crate::inband`]).
     pub fn denial_delivery(mut self, delivery: DenialDelivery) -> Self {
         self.delivery = delivery;
+        self.realm = delivery
+            .is_authsec_inband()
+            .then(|| self.guard.metadata().resource_name)
+            .flatten();
         self
     }
 
@@ -297,7 +304,9 @@ impl Protection {
     ) -> Verdict {
         // The AuthSec profile words the denial as the family does (one switch: the delivery).
         let unmapped_tool = *rule == DecidingRule::Check(checks::MANIFEST);
-        let wire = self.delivery.wire_denial(&denial, unmapped_tool, principal);
+        let wire =
+            self.delivery
+                .wire_denial(&denial, unmapped_tool, principal, self.realm.as_deref());
         let inband = request.and_then(|request| {
             self.delivery.render(
                 &wire,

@@ -298,6 +298,8 @@ struct Details {
     form: DenialForm,
     /// The JSON body's `error` when it is not the table's (`policy_unavailable`).
     body_error: Option<&'static str>,
+    /// The challenge's `realm` (the AuthSec profile sends the resource name).
+    realm: Option<String>,
 }
 
 /// The family's description of a request without a token.
@@ -318,6 +320,7 @@ impl Denial {
             retry_after: None,
             form: DenialForm::Spec,
             body_error: None,
+            realm: None,
         }))
     }
 
@@ -487,6 +490,13 @@ impl Denial {
         self
     }
 
+    /// Sets the challenge's `realm` (RFC 7235 §2.2), first in the challenge; the AuthSec
+    /// profile sends the resource name there, as the family does. `None` or empty: no `realm`.
+    pub fn with_realm(mut self, realm: Option<&str>) -> Self {
+        self.0.realm = realm.filter(|r| !r.is_empty()).map(str::to_owned);
+        self
+    }
+
     /// The form the denial is worded in.
     pub fn form(&self) -> DenialForm {
         self.0.form
@@ -617,6 +627,9 @@ impl Denial {
             push_quoted_safe(&mut header, value);
             header.push('"');
         };
+        if let Some(realm) = &self.0.realm {
+            param("realm", bounded(realm, MAX_HEADER_VALUE_CHARS));
+        }
         if !error.is_empty() {
             param("error", error);
             param(
@@ -987,6 +1000,28 @@ mod tests {
                 "resource_metadata":PRM})
         );
         assert_eq!(denial.status(), 401);
+    }
+
+    #[test]
+    fn a_realm_comes_first_sanitized_and_bounded_and_stays_out_of_the_body() {
+        let long = format!("Notes \"prod\" {}", "r".repeat(300));
+        let denial = Denial::invalid_token("expired").with_realm(Some(&long));
+        let challenge = denial.www_authenticate(PRM).unwrap();
+        let realm = format!("Notes 'prod' {}", "r".repeat(200 - 13));
+        assert_eq!(
+            challenge,
+            format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"expired\", resource_metadata=\"{PRM}\""
+            )
+        );
+        let body: Value = serde_json::from_str(&denial.json_body(PRM)).unwrap();
+        assert_eq!(body.get("realm"), None);
+        assert_eq!(
+            Denial::invalid_token("x")
+                .with_realm(Some(""))
+                .www_authenticate(PRM),
+            Denial::invalid_token("x").www_authenticate(PRM)
+        );
     }
 
     #[test]

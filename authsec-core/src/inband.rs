@@ -106,24 +106,26 @@ impl DenialDelivery {
     }
 
     /// The denial as sent: `denial` itself outside the AuthSec profile; in it, `denial` in
-    /// [`DenialForm::AuthsecFamily`], and, when `unmapped_tool` (the manifest check refused a
-    /// tool it does not map), the family's [`Denial::unmapped_tool`] with the scopes of
-    /// `principal`.
+    /// [`DenialForm::AuthsecFamily`] with `realm` (the resource name) in its challenge, and,
+    /// when `unmapped_tool` (the manifest check refused a tool it does not map), the family's
+    /// [`Denial::unmapped_tool`] with the scopes of `principal`.
     pub fn wire_denial<'a>(
         &self,
         denial: &'a Denial,
         unmapped_tool: bool,
         principal: Option<&Principal>,
+        realm: Option<&str>,
     ) -> Cow<'a, Denial> {
         if !self.authsec_profile {
             return Cow::Borrowed(denial);
         }
-        Cow::Owned(match denial.tool() {
+        let family = match denial.tool() {
             Some(tool) if unmapped_tool => {
                 Denial::unmapped_tool(principal.into_iter().flat_map(|p| p.scopes().iter()), tool)
             }
             _ => denial.clone().in_form(DenialForm::AuthsecFamily),
-        })
+        };
+        Cow::Owned(family.with_realm(realm))
     }
 
     /// The in-band answer for `denial` of the JSON-RPC body `mcp` (sent with a token when
@@ -426,18 +428,27 @@ mod tests {
     fn authsec_unmapped_tool_is_an_insufficient_scope_tool_error_with_the_placeholder() {
         let profile = DenialDelivery::authsec_inband();
         let decided = Denial::policy_denied("not in the manifest").with_tool("write");
-        let wire = profile.wire_denial(&decided, true, None);
+        let wire = profile.wire_denial(&decided, true, None, None);
         let rendered = render(profile, &wire, CALL).unwrap();
         assert_eq!(
             rendered.body,
             r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"Tool 'write' cannot be called with this token. Required scope: <no scope mapping for tool \"write\">. Your token does not include the required scope. Ask an admin to grant the required scope to your role, or use a different tool."}],"isError":true,"_meta":{"authsec":{"error":"insufficient_scope","status":403,"error_description":"Tool \"write\" requires scope: <no scope mapping for tool \"write\">. Your token does not include this scope. Ask an AuthSec admin to grant it, or use a tool that fits your current scopes.","required_scopes":["<no scope mapping for tool \"write\">"],"tool":"write"}}}}"#
         );
         // Another policy denial keeps its code, in the family's form.
-        let other = profile.wire_denial(&decided, false, None);
+        let other = profile.wire_denial(&decided, false, None, Some("Notes"));
         assert_eq!(other.code(), DenialCode::PolicyDenied);
         assert_eq!(other.form(), DenialForm::AuthsecFamily);
+        assert_eq!(
+            profile
+                .wire_denial(&Denial::missing_token(), false, None, Some("Notes"))
+                .www_authenticate(PRM)
+                .unwrap(),
+            format!(
+                "Bearer realm=\"Notes\", error=\"invalid_token\", error_description=\"missing bearer token\", resource_metadata=\"{PRM}\""
+            )
+        );
         // Outside the profile nothing changes.
-        let http = DenialDelivery::http().wire_denial(&decided, true, None);
+        let http = DenialDelivery::http().wire_denial(&decided, true, None, Some("Notes"));
         assert_eq!(*http, decided);
         assert_eq!(http.form(), DenialForm::Spec);
     }

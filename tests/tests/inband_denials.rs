@@ -183,14 +183,15 @@ async fn authsec_profile_without_a_token_is_http_401_with_the_go_challenge(adapt
         .await
         .unwrap();
     let prm = s.server.url("/.well-known/oauth-protected-resource/mcp");
-    // C4: the family's Go SDK sends error="invalid_token" even when no token was sent.
+    // C4: the family's Go SDK sends error="invalid_token" even when no token was sent, and
+    // the resource name as realm.
     assert_eq!(response.status, 401);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(
         response.www_authenticate(),
         Some(
             format!(
-                "Bearer error=\"invalid_token\", error_description=\"missing bearer token\", scope=\"notes:read\", resource_metadata=\"{prm}\""
+                "Bearer realm=\"authsec notes demo\", error=\"invalid_token\", error_description=\"missing bearer token\", scope=\"notes:read\", resource_metadata=\"{prm}\""
             )
             .as_str()
         )
