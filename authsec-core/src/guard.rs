@@ -320,9 +320,10 @@ impl Guard {
         // Introspection answers have their own cache with the configured TTL; caching them here
         // until `exp` would hide a revocation.
         let cacheable = claims.expires_at.is_some() && claims.source == TokenSource::Jwt;
-        let principal = Principal::new(claims, token);
+        let token: Arc<str> = Arc::from(token);
+        let principal = Principal::with_token(claims, token.clone());
         if cacheable && let Some(cache) = &inner.tokens {
-            cache.insert(CachedToken(token.into()), principal.clone());
+            cache.insert(CachedToken(token), principal.clone());
         }
         Ok(principal)
     }
@@ -870,7 +871,7 @@ impl GuardBuilder {
 
 /// A verified token as the cache's key. The whole token is compared on lookup; only its
 /// [`HASHED_TAIL`] last bytes are hashed.
-struct CachedToken(Box<str>);
+struct CachedToken(Arc<str>);
 
 /// A token looked up in the cache, as the bytes of its `Authorization` header: a hit needs no
 /// UTF-8 check, since only tokens that passed the syntax check are ever stored.

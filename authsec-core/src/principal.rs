@@ -1,7 +1,7 @@
 //! Who is calling: verified claims, and the [`Principal`] handed to handlers.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 #[cfg(not(feature = "aws-lc-rs"))]
@@ -131,16 +131,27 @@ pub struct Principal {
 
 struct PrincipalInner {
     claims: Claims,
-    fingerprint: String,
+    /// Kept privately, only to compute the fingerprint the first time someone asks for it (a
+    /// log line, an audit event): hashing a kilobyte-long token costs microseconds that a
+    /// request nobody logs should not pay. There is no accessor, and `Debug` shows the
+    /// fingerprint only. The verified-token cache shares this allocation as its key.
+    token: Arc<str>,
+    fingerprint: OnceLock<String>,
 }
 
 impl Principal {
-    /// Wraps verified claims; `token` is used only to compute the fingerprint and is not kept.
+    /// Wraps verified claims for `token` (used only for [`token_fingerprint`](Self::token_fingerprint)).
     pub fn new(claims: Claims, token: &str) -> Self {
+        Principal::with_token(claims, Arc::from(token))
+    }
+
+    /// [`Principal::new`] sharing the token's allocation with the caller (the token cache).
+    pub(crate) fn with_token(claims: Claims, token: Arc<str>) -> Self {
         Principal {
             inner: Arc::new(PrincipalInner {
                 claims,
-                fingerprint: fingerprint(token),
+                token,
+                fingerprint: OnceLock::new(),
             }),
         }
     }
@@ -191,9 +202,11 @@ impl Principal {
     }
 
     /// A short, non-reversible fingerprint of the token (first 12 hex digits of its SHA-256),
-    /// safe for logs.
+    /// safe for logs. Computed on first use, then kept.
     pub fn token_fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        self.inner
+            .fingerprint
+            .get_or_init(|| fingerprint(&self.inner.token))
     }
 
     /// A claim by name, as received.
