@@ -20,12 +20,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::denial::Denial;
 use crate::error::ConfigError;
-use crate::principal::{Claims, TokenSource};
+use crate::principal::Claims;
 use crate::signature::ParsedKeys;
 use crate::verifier::TokenVerifier;
 
@@ -498,9 +498,10 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| Denial::invalid_token("the JWT payload is not base64url"))?;
-        let raw: Map<String, Value> = serde_json::from_slice(&payload)
-            .map_err(|_| Denial::invalid_token("the JWT payload is not a JSON object"))?;
-        let claims = Claims::from_map(raw, TokenSource::Jwt).map_err(Denial::invalid_token)?;
+        let claims = Claims::from_jwt_payload(payload).map_err(|error| match error {
+            Some(claim) => Denial::invalid_token(claim),
+            None => Denial::invalid_token("the JWT payload is not a JSON object"),
+        })?;
         check_time_and_issuer(rules, &claims, self.clock.now())?;
         if claims.audience.is_empty() {
             return Err(Denial::invalid_token("the token has no aud claim"));

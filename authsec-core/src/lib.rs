@@ -85,6 +85,7 @@ pub mod manifest;
 pub mod manifest_source;
 pub mod mcp;
 pub mod metric;
+mod payload;
 pub mod principal;
 pub mod resource;
 pub mod scope;

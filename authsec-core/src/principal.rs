@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 #[cfg(not(feature = "aws-lc-rs"))]
 use sha2::{Digest, Sha256};
 
+use crate::payload::{self, Audience, Date, Found, Registered};
 use crate::scope::ScopeSet;
 
 /// Where verified claims came from.
@@ -50,73 +51,154 @@ pub struct Claims {
     pub jwt_id: Option<String>,
     /// Where the claims came from.
     pub source: TokenSource,
-    /// Every claim, as received.
-    pub raw: Map<String, Value>,
+    /// Every claim, as received: see [`Claims::raw`].
+    raw: RawClaims,
+}
+
+/// Every claim of a token: a map from the start (introspection), or the verified JWT payload,
+/// parsed into a map the first time someone asks (most requests only need the registered
+/// claims above, which are read without building it).
+#[derive(Clone, Debug)]
+struct RawClaims {
+    payload: Option<Box<[u8]>>,
+    map: OnceLock<Map<String, Value>>,
 }
 
 impl Claims {
     /// Reads the registered claims out of a JSON object (a JWT payload or an introspection
     /// response). Wrongly typed registered claims are an error naming the claim.
     pub fn from_map(raw: Map<String, Value>, source: TokenSource) -> Result<Self, String> {
-        let string = |name: &str| -> Result<Option<String>, String> {
-            match raw.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(format!("the {name} claim is not a string")),
+        let string = |name: &str| match raw.get(name) {
+            None | Some(Value::Null) => Found::Absent,
+            Some(Value::String(s)) => Found::Value(s.clone()),
+            Some(_) => Found::WrongType,
+        };
+        let date = |name: &str| match raw.get(name) {
+            None | Some(Value::Null) => Found::Absent,
+            Some(Value::Number(n)) => Found::Value(match (n.as_u64(), n.as_f64()) {
+                (Some(v), _) => Date::Valid(v),
+                // Truncation and saturation are intended for fractional and huge dates.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                (None, Some(f)) if f.is_finite() && f >= 0.0 => Date::Valid(f as u64),
+                _ => Date::Invalid,
+            }),
+            Some(_) => Found::WrongType,
+        };
+        let registered = Registered {
+            iss: string("iss"),
+            sub: string("sub"),
+            aud: match raw.get("aud") {
+                None | Some(Value::Null) => Audience::Absent,
+                Some(Value::String(s)) => Audience::List(vec![s.clone()]),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map_or(Audience::NonStringItem, Audience::List),
+                Some(_) => Audience::WrongType,
+            },
+            exp: date("exp"),
+            nbf: date("nbf"),
+            iat: date("iat"),
+            client_id: string("client_id"),
+            azp: string("azp"),
+            scope: raw.get("scope").cloned(),
+            scp: raw.get("scp").cloned(),
+            acr: string("acr"),
+            amr: raw.get("amr").cloned(),
+            auth_time: date("auth_time"),
+            jti: string("jti"),
+        };
+        let raw = RawClaims {
+            payload: None,
+            map: OnceLock::from(raw),
+        };
+        Claims::from_registered(registered, source, raw)
+    }
+
+    /// A verified JWT payload: the registered claims in one pass, the rest kept unparsed until
+    /// [`raw`](Self::raw) is called. `Err(None)`: the payload is not a JSON object.
+    pub(crate) fn from_jwt_payload(payload: Vec<u8>) -> Result<Self, Option<String>> {
+        let registered = payload::registered(&payload).map_err(|_| None)?;
+        let raw = RawClaims {
+            payload: Some(payload.into_boxed_slice()),
+            map: OnceLock::new(),
+        };
+        Claims::from_registered(registered, TokenSource::Jwt, raw).map_err(Some)
+    }
+
+    /// The checks and error messages of both ways in, in one order.
+    fn from_registered(
+        claims: Registered,
+        source: TokenSource,
+        raw: RawClaims,
+    ) -> Result<Self, String> {
+        let string = |name: &str, found: Found<String>| match found {
+            Found::Absent => Ok(None),
+            Found::Value(text) => Ok(Some(text)),
+            Found::WrongType => Err(format!("the {name} claim is not a string")),
+        };
+        let date = |name: &str, found: Found<Date>| match found {
+            Found::Absent => Ok(None),
+            Found::Value(Date::Valid(seconds)) => Ok(Some(seconds)),
+            Found::Value(Date::Invalid) => {
+                Err(format!("the {name} claim is not a valid NumericDate"))
+            }
+            Found::WrongType => Err(format!("the {name} claim is not a NumericDate")),
+        };
+        let audience = match claims.aud {
+            Audience::Absent => Vec::new(),
+            Audience::List(list) => list,
+            Audience::NonStringItem => {
+                return Err("the aud claim holds a value that is not a string".into());
+            }
+            Audience::WrongType => {
+                return Err("the aud claim is neither a string nor an array".into());
             }
         };
-        let date = |name: &str| -> Result<Option<u64>, String> {
-            match raw.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-                    (Some(v), _) => Ok(Some(v)),
-                    (None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
-                    _ => Err(format!("the {name} claim is not a valid NumericDate")),
-                },
-                Some(_) => Err(format!("the {name} claim is not a NumericDate")),
-            }
-        };
-        let audience = match raw.get("aud") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or("the aud claim holds a value that is not a string")?,
-            Some(_) => return Err("the aud claim is neither a string nor an array".into()),
-        };
-        let scopes = match raw.get("scope").or_else(|| raw.get("scp")) {
+        let scopes = match claims.scope.as_ref().or(claims.scp.as_ref()) {
             Some(value) => ScopeSet::from_claim(value),
             None => ScopeSet::new(),
         };
-        let amr = match raw.get("amr") {
+        let amr = match claims.amr {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::String(s)) => vec![s],
             _ => Vec::new(),
         };
         Ok(Claims {
-            issuer: string("iss")?,
-            subject: string("sub")?,
+            issuer: string("iss", claims.iss)?,
+            subject: string("sub", claims.sub)?,
             audience,
-            expires_at: date("exp")?,
-            not_before: date("nbf")?,
-            issued_at: date("iat")?,
-            client_id: match string("client_id")? {
+            expires_at: date("exp", claims.exp)?,
+            not_before: date("nbf", claims.nbf)?,
+            issued_at: date("iat", claims.iat)?,
+            client_id: match string("client_id", claims.client_id)? {
                 Some(id) => Some(id),
-                None => string("azp")?,
+                None => string("azp", claims.azp)?,
             },
             scopes,
-            acr: string("acr")?,
+            acr: string("acr", claims.acr)?,
             amr,
-            auth_time: date("auth_time")?,
-            jwt_id: string("jti")?,
+            auth_time: date("auth_time", claims.auth_time)?,
+            jwt_id: string("jti", claims.jti)?,
             source,
             raw,
+        })
+    }
+
+    /// Every claim, as received (registered ones included). For a JWT, the verified payload is
+    /// parsed into this map on the first call (it was checked to parse when it was verified).
+    pub fn raw(&self) -> &Map<String, Value> {
+        self.raw.map.get_or_init(|| {
+            self.raw
+                .payload
+                .as_deref()
+                .and_then(|payload| serde_json::from_slice(payload).ok())
+                .unwrap_or_default()
         })
     }
 }
@@ -211,7 +293,7 @@ impl Principal {
 
     /// A claim by name, as received.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.inner.claims.raw.get(name)
+        self.inner.claims.raw().get(name)
     }
 
     /// All verified claims.
