@@ -292,7 +292,7 @@ fn deny<B>(request: ServiceRequest, verdict: Verdict) -> ServiceResponse<EitherB
             log_denial(&denial, &response);
             response
         }
-        Verdict::Allow { .. } | Verdict::PassThrough => unfilterable_tools_list(),
+        _ => unfilterable_tools_list(),
     };
     request
         .into_response(rendered(rendered_denial))

@@ -128,6 +128,7 @@ impl<'a, H: ?Sized> IncomingRequest<'a, H> {
 
 /// The answer for one request.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Call the handler with the principal in the request extensions.
     Allow {

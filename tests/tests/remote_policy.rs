@@ -139,8 +139,8 @@ impl Server {
         match self.protection.check(&request).await {
             Verdict::Allow { principal, .. } => Ok(principal),
             Verdict::Deny { response, .. } => Err(response),
-            Verdict::PassThrough => {
-                unreachable!("pass-through exists only in the AuthSec in-band profile")
+            other => {
+                unreachable!("pass-through exists only in the AuthSec in-band profile: {other:?}")
             }
         }
     }
