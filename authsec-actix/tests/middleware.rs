@@ -369,7 +369,7 @@ async fn metadata_is_served_at_path_and_root_with_cache_and_cors() {
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let headers = response.headers();
         assert_eq!(header(headers, "content-type"), "application/json");
-        assert_eq!(header(headers, "cache-control"), "public, max-age=3600");
+        assert_eq!(header(headers, "cache-control"), "public, max-age=300");
         assert_eq!(header(headers, "access-control-allow-origin"), "*");
         assert_eq!(body_of(response).await, guard.metadata().to_json());
 
@@ -381,7 +381,7 @@ async fn metadata_is_served_at_path_and_root_with_cache_and_cors() {
         assert_eq!(response.status(), StatusCode::OK, "HEAD {path}");
         assert_eq!(
             header(response.headers(), "cache-control"),
-            "public, max-age=3600"
+            "public, max-age=300"
         );
 
         let preflight = TestRequest::default()
