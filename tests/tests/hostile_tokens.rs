@@ -278,8 +278,8 @@ async fn token_fingerprint_is_twelve_hex_digits_and_never_the_token() {
     assert_eq!(again.token_fingerprint(), fp);
 }
 
-/// The verified-token cache hashes only a token's tail (its signature): a token that shares the
-/// tail and the length of a cached one but differs before it is verified, not served from cache.
+/// A token that shares a cached token's length and signature but not its payload is verified,
+/// not served from the verified-token cache.
 #[tokio::test]
 async fn tampered_payload_of_a_cached_token_is_invalid_token() {
     let f = fixture().await;
