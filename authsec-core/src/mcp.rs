@@ -166,8 +166,8 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
 }
 
 /// A JSON string, borrowed from the body when it has no escapes (serde's `Option<Cow<str>>`
-/// always copies); any other value is an error.
-struct JsonStr<'a>(Cow<'a, str>);
+/// always copies); any other value is an error. Also the key reader of `tools_list`.
+pub(crate) struct JsonStr<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -10,13 +10,13 @@
 //! of the tools the caller may call, and splices the original text, so every other byte (key
 //! order, number formatting, whitespace) reaches the client exactly as the server wrote it.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::mcp::JsonStr as Key;
 
 /// Filters one JSON-RPC response (or an array of them). Returns `None` when nothing was changed
 /// (not JSON, or no non-empty `result.tools` array), so the caller can forward the original
@@ -296,28 +296,6 @@ fn callable(tool: &RawValue, allow: &dyn Fn(&str) -> bool) -> bool {
     (&mut deserializer)
         .deserialize_map(Named(allow))
         .unwrap_or(false)
-}
-
-/// A string borrowed from the body when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl<'de> Visitor<'de> for Text {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(text)))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(text.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(Text)
-    }
 }
 
 /// An incremental filter for `text/event-stream` bodies: feed it chunks as they arrive, forward
