@@ -2,14 +2,15 @@
 //! [`authsec_core::Protection`], which does the work.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
 
 use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
-    Guard, IncomingRequest, Protection, RenderedDenial, RequestHeaders, ResponseFilter, Verdict,
+    Guard, IncomingRequest, Principal, Protection, RenderedDenial, RequestHeaders, ResponseFilter,
+    Verdict,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
@@ -18,6 +19,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use http_body_util::{BodyExt, Limited};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -117,59 +119,450 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The clone that was polled ready is the one that is called.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let protection = self.protection.clone();
-        Box::pin(handle(protection, request, inner))
+        let state = match begin(&self.protection, request, &mut self.inner) {
+            Begun::Called(future, after) => State::Handler { future, after },
+            Begun::Answered(response) => State::Answered {
+                response: Some(response),
+            },
+            Begun::Waits(parts, payload) => {
+                // The clone that was polled ready is the one that is called, later.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                State::Boxed {
+                    future: Box::pin(waiting(self.protection.clone(), parts, payload, inner)),
+                }
+            }
+        };
+        ResponseFuture { state }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pin_project! {
+    /// The future of [`Authsec`]. A request that can be decided at once (a body that has
+    /// arrived, a warm token, no revocation check or policy: [`Protection::check_now`]) is
+    /// checked in `call` and this future only awaits the protected service; whatever must wait
+    /// (a body still arriving, a token to verify, a revocation check or a policy, a JSON
+    /// `tools/list` response to filter) goes on in a boxed future.
+    pub struct ResponseFuture<S>
+    where
+        S: Service<Request<Body>>,
+    {
+        #[pin]
+        state: State<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S>
+    where
+        S: Service<Request<Body>>,
+    {
+        Answered { response: Option<Response<Body>> },
+        Handler { #[pin] future: S::Future, after: Option<After> },
+        Boxed { future: BoxFuture<Result<Response<Body>, S::Error>> },
+    }
+}
+
+/// What [`begin`] did with a request.
+enum Begun<F> {
+    /// Called the protected service (the request was allowed, or is not protected); the
+    /// response goes through `After`, if any.
+    Called(F, Option<After>),
+    /// Answered it (a denial).
+    Answered(Response<Body>),
+    /// Must wait: for the body, or for a check that does I/O.
+    Waits(http::request::Parts, Payload),
+}
+
+impl<S, ResBody> Future for ResponseFuture<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Answered { response } => {
+                    let response = response
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Handler { future, after } => {
+                    let response = ready!(future.poll(cx))?;
+                    let Some(after) = after.take() else {
+                        return Poll::Ready(Ok(response.map(Body::new)));
+                    };
+                    match after.respond(response) {
+                        Ok(response) => return Poll::Ready(Ok(response)),
+                        Err(json) => state.set(State::Boxed {
+                            future: Box::pin(async move { Ok(json.filter().await) }),
+                        }),
+                    }
+                }
+                StateProj::Boxed { future } => return future.as_mut().poll(cx),
+            }
+        }
+    }
+}
+
+/// Everything that needs no waiting, done in `call`. A POST body is read as far as it has
+/// arrived (polled with a no-op waker: if it is not all there, the boxed future polls it again
+/// with the task's own).
+fn begin<S, ReqBody, ResBody>(
+    protection: &Arc<Protection>,
+    request: Request<ReqBody>,
+    inner: &mut S,
+) -> Begun<S::Future>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ReqBody: HttpBody<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    // Behind `Router::nest_service` the URI is stripped; the original one is what we guard.
+    let protected = match request.extensions().get::<OriginalUri>() {
+        Some(OriginalUri(uri)) => protection.protects(uri.path()),
+        None => protection.protects(request.uri().path()),
+    };
+    if !protected {
+        return Begun::Called(inner.call(request.map(Body::new)), None);
+    }
+    let (parts, body) = request.into_parts();
+    let payload = match Payload::new(protection, &parts, Body::new(body)) {
+        Ok(payload) => payload,
+        Err(response) => return Begun::Answered(*response),
+    };
+    if !protection.guard().checks_synchronously() {
+        return Begun::Waits(parts, payload);
+    }
+    let payload = match payload {
+        Payload::Reading(mut body, mut reader) => {
+            match reader.poll_read(&mut body, &mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(bytes)) => Payload::Buffered(bytes),
+                Poll::Ready(Err(error)) => return Begun::Answered(deny(error.verdict(protection))),
+                Poll::Pending => return Begun::Waits(parts, Payload::Reading(body, reader)),
+            }
+        }
+        payload => payload,
+    };
+    let headers = Headers(&parts.headers);
+    let Some(verdict) = protection.check_now(&payload.incoming(&parts, &headers)) else {
+        return Begun::Waits(parts, payload);
+    };
+    match admit(protection, verdict, parts, payload) {
+        Ok((request, after)) => Begun::Called(inner.call(request), after),
+        Err(denied) => Begun::Answered(*denied),
+    }
+}
+
+/// A protected request that must wait for its body, its check or its response filter.
+async fn waiting<S, ResBody>(
+    protection: Arc<Protection>,
+    parts: http::request::Parts,
+    payload: Payload,
+    mut inner: S,
+) -> Result<Response<Body>, S::Error>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    let payload = match payload {
+        Payload::Reading(mut body, mut reader) => {
+            match std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)).await {
+                Ok(bytes) => Payload::Buffered(bytes),
+                Err(error) => return Ok(deny(error.verdict(&protection))),
+            }
+        }
+        payload => payload,
+    };
+    let verdict = {
+        let headers = Headers(&parts.headers);
+        protection.check(&payload.incoming(&parts, &headers)).await
+    };
+    let (request, after) = match admit(&protection, verdict, parts, payload) {
+        Ok(admitted) => admitted,
+        Err(denied) => return Ok(*denied),
+    };
+    let response = inner.call(request).await?;
+    Ok(match after {
+        None => response.map(Body::new),
+        Some(after) => match after.respond(response) {
+            Ok(response) => response,
+            Err(json) => json.filter().await,
+        },
+    })
+}
+
+/// The body of a protected request.
+enum Payload {
+    /// Handed on unread (not a POST, or plain HTTP).
+    Unread(Body),
+    /// A POST body being buffered for classification.
+    Reading(Body, BodyReader),
+    /// A POST body, buffered.
+    Buffered(Bytes),
+}
+
+impl Payload {
+    /// A POST is buffered (`Err`: its declared length is already too large); other bodies are
+    /// handed on unread.
+    fn new(
+        protection: &Protection,
+        parts: &http::request::Parts,
+        body: Body,
+    ) -> Result<Self, Box<Response<Body>>> {
+        if !protection.buffers_body(parts.method.as_str()) {
+            return Ok(Payload::Unread(body));
+        }
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok());
+        if protection.declared_too_large(declared) {
+            return Err(Box::new(deny(protection.body_too_large())));
+        }
+        Ok(Payload::Reading(
+            body,
+            BodyReader::new(protection.body_limit()),
+        ))
+    }
+
+    /// What core is told about the request (called once the body is buffered).
+    fn incoming<'a>(
+        &'a self,
+        parts: &'a http::request::Parts,
+        headers: &'a Headers<'a>,
+    ) -> IncomingRequest<'a, Headers<'a>> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let body = match self {
+            Payload::Buffered(bytes) => Some(&bytes[..]),
+            _ => None,
+        };
+        IncomingRequest::new(headers)
+            .query(parts.uri.query())
+            .peer(peer)
+            .body(body)
+    }
+
+    fn into_body(self) -> Body {
+        match self {
+            Payload::Unread(body) | Payload::Reading(body, _) => body,
+            Payload::Buffered(bytes) => Body::from(bytes),
+        }
+    }
+}
+
+/// A request for the protected service, and what its response goes through.
+type Admitted = (Request<Body>, Option<After>);
+
+/// The request to hand to the protected service, with what to do with its response; `Err` is
+/// the response for a denial.
+fn admit(
+    protection: &Arc<Protection>,
+    verdict: Verdict,
+    mut parts: http::request::Parts,
+    payload: Payload,
+) -> Result<Admitted, Box<Response<Body>>> {
+    match verdict {
+        Verdict::Allow {
+            principal,
+            lists_tools,
+            client_ip,
+        } => {
+            tracing::debug!(
+                target: "authsec",
+                subject = principal.subject(),
+                token = principal.token_fingerprint(),
+                "request allowed"
+            );
+            parts.extensions.insert(principal.clone());
+            let after = After {
+                protection: protection.clone(),
+                principal,
+                lists_tools,
+                client_ip,
+            };
+            Ok((Request::from_parts(parts, payload.into_body()), Some(after)))
+        }
+        Verdict::PassThrough => Ok((Request::from_parts(parts, payload.into_body()), None)),
+        denied => Err(Box::new(deny(denied))),
+    }
+}
+
+/// What an allowed request's response goes through: the session binding and the `tools/list`
+/// filter.
+struct After {
+    protection: Arc<Protection>,
+    principal: Principal,
+    lists_tools: bool,
+    client_ip: Option<IpAddr>,
+}
+
+impl After {
+    /// The response to send; `Err` when it is a JSON `tools/list` response, which must be read
+    /// whole to be filtered.
+    fn respond<B>(self, response: Response<B>) -> Result<Response<Body>, Box<JsonFilter<B>>>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let After {
+            protection,
+            principal,
+            lists_tools,
+            client_ip,
+        } = self;
+        protection.on_response(
+            &principal,
+            response
+                .headers()
+                .get(&SESSION_ID)
+                .and_then(|v| v.to_str().ok()),
+        );
+        if !lists_tools {
+            return Ok(response.map(Body::new));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        match protection.response_filter(lists_tools, content_type) {
+            ResponseFilter::None => Ok(response.map(Body::new)),
+            ResponseFilter::Sse => {
+                let (mut parts, body) = response.into_parts();
+                parts.headers.remove(CONTENT_LENGTH);
+                let filter = protection.sse_filter(principal, client_ip);
+                Ok(Response::from_parts(
+                    parts,
+                    Body::new(SseFilterBody::new(body, filter)),
+                ))
+            }
+            ResponseFilter::Json => Err(Box::new(JsonFilter {
+                protection,
+                principal,
+                client_ip,
+                response,
+            })),
+        }
+    }
+}
+
+/// A JSON `tools/list` response to read and filter.
+struct JsonFilter<B> {
+    protection: Arc<Protection>,
+    principal: Principal,
+    client_ip: Option<IpAddr>,
+    response: Response<B>,
+}
+
+impl<B> JsonFilter<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    async fn filter(self: Box<Self>) -> Response<Body> {
+        let (mut parts, body) = self.response.into_parts();
+        let Ok(collected) = Limited::new(body, MAX_TOOLS_LIST_BYTES).collect().await else {
+            tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
+            return rendered(unfilterable_tools_list());
+        };
+        let bytes = collected.to_bytes();
+        match self
+            .protection
+            .filter_json(self.principal, self.client_ip, &bytes)
+        {
+            Some(filtered) => {
+                parts.headers.remove(CONTENT_LENGTH);
+                Response::from_parts(parts, Body::from(filtered))
+            }
+            None => Response::from_parts(parts, Body::from(bytes)),
+        }
     }
 }
 
 /// Why a request body could not be buffered.
+#[derive(Debug)]
 enum BodyError {
     TooLarge,
     Unreadable,
 }
 
+impl BodyError {
+    fn verdict(self, protection: &Protection) -> Verdict {
+        match self {
+            BodyError::TooLarge => protection.body_too_large(),
+            BodyError::Unreadable => protection.unreadable_body(),
+        }
+    }
+}
+
 /// Buffers a request body of at most `limit` bytes. A body that arrives in one frame (the usual
 /// JSON-RPC POST) is kept as that frame's `Bytes`, without copying; trailers are not kept.
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
-where
-    B: HttpBody<Data = Bytes>,
-{
-    let mut body = std::pin::pin!(body);
-    let mut first: Option<Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
-            continue; // Trailers.
-        };
-        total = total.saturating_add(data.len());
-        if total > limit {
-            return Err(BodyError::TooLarge);
+struct BodyReader {
+    first: Option<Bytes>,
+    joined: Vec<u8>,
+    total: usize,
+    limit: usize,
+}
+
+impl BodyReader {
+    fn new(limit: usize) -> Self {
+        BodyReader {
+            first: None,
+            joined: Vec::new(),
+            total: 0,
+            limit,
         }
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(earlier) => {
-                joined.reserve(total);
-                joined.extend_from_slice(&earlier);
-                joined.extend_from_slice(&data);
+    }
+
+    /// Reads what has arrived; `Ready` with the whole body once it ended.
+    fn poll_read<B>(&mut self, body: &mut B, cx: &mut Context<'_>) -> Poll<Result<Bytes, BodyError>>
+    where
+        B: HttpBody<Data = Bytes> + Unpin,
+    {
+        loop {
+            let Some(frame) = ready!(Pin::new(&mut *body).poll_frame(cx)) else {
+                return Poll::Ready(Ok(match self.first.take() {
+                    Some(only) => only,
+                    None => Bytes::from(std::mem::take(&mut self.joined)),
+                }));
+            };
+            let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
+                continue; // Trailers.
+            };
+            self.total = self.total.saturating_add(data.len());
+            if self.total > self.limit {
+                return Poll::Ready(Err(BodyError::TooLarge));
+            }
+            match self.first.take() {
+                None if self.joined.is_empty() => self.first = Some(data),
+                None => self.joined.extend_from_slice(&data),
+                Some(earlier) => {
+                    self.joined.reserve(self.total);
+                    self.joined.extend_from_slice(&earlier);
+                    self.joined.extend_from_slice(&data);
+                }
             }
         }
     }
-    Ok(match first {
-        Some(only) => only,
-        None => Bytes::from(joined),
-    })
 }
 
 struct Headers<'a>(&'a HeaderMap);
@@ -211,130 +604,6 @@ fn known_header(name: &str) -> Option<&'static HeaderName> {
         headers::MCP_METHOD => Some(&MCP_METHOD),
         headers::MCP_NAME => Some(&MCP_NAME),
         _ => None,
-    }
-}
-
-async fn handle<S, ReqBody, ResBody>(
-    protection: Arc<Protection>,
-    request: Request<ReqBody>,
-    mut inner: S,
-) -> Result<Response<Body>, S::Error>
-where
-    S: Service<Request<Body>, Response = Response<ResBody>>,
-    ReqBody: HttpBody<Data = Bytes> + Send + 'static,
-    ReqBody::Error: Into<BoxError>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    // Behind `Router::nest_service` the URI is stripped; the original one is what we guard.
-    let protected = match request.extensions().get::<OriginalUri>() {
-        Some(OriginalUri(uri)) => protection.protects(uri.path()),
-        None => protection.protects(request.uri().path()),
-    };
-    if !protected {
-        let response = inner.call(request.map(Body::new)).await?;
-        return Ok(response.map(Body::new));
-    }
-
-    let (mut parts, body) = request.into_parts();
-    // A POST is buffered for classification; other bodies are handed on unread.
-    let (buffered, unread) = if protection.buffers_body(parts.method.as_str()) {
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok());
-        if protection.declared_too_large(declared) {
-            return Ok(deny(protection.body_too_large()));
-        }
-        match read_body(body, protection.body_limit()).await {
-            Ok(bytes) => (Some(bytes), None),
-            Err(BodyError::TooLarge) => return Ok(deny(protection.body_too_large())),
-            Err(BodyError::Unreadable) => return Ok(deny(protection.unreadable_body())),
-        }
-    } else {
-        (None, Some(body))
-    };
-
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let verdict = protection
-        .check(
-            &IncomingRequest::new(&Headers(&parts.headers))
-                .query(parts.uri.query())
-                .peer(peer)
-                .body(buffered.as_deref()),
-        )
-        .await;
-    let (principal, lists_tools, client_ip) = match verdict {
-        Verdict::Allow {
-            principal,
-            lists_tools,
-            client_ip,
-        } => (principal, lists_tools, client_ip),
-        Verdict::PassThrough => {
-            let body = match (buffered, unread) {
-                (Some(bytes), _) => Body::from(bytes),
-                (None, Some(body)) => Body::new(body),
-                (None, None) => Body::empty(),
-            };
-            let response = inner.call(Request::from_parts(parts, body)).await?;
-            return Ok(response.map(Body::new));
-        }
-        deny_verdict => return Ok(deny(deny_verdict)),
-    };
-    tracing::debug!(
-        target: "authsec",
-        subject = principal.subject(),
-        token = principal.token_fingerprint(),
-        "request allowed"
-    );
-    parts.extensions.insert(principal.clone());
-    let body = match (buffered, unread) {
-        (Some(bytes), _) => Body::from(bytes),
-        (None, Some(body)) => Body::new(body),
-        (None, None) => Body::empty(),
-    };
-    let response = inner.call(Request::from_parts(parts, body)).await?;
-
-    protection.on_response(
-        &principal,
-        response
-            .headers()
-            .get(&SESSION_ID)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    match protection.response_filter(lists_tools, content_type) {
-        ResponseFilter::None => Ok(response.map(Body::new)),
-        ResponseFilter::Sse => {
-            let (mut parts, body) = response.into_parts();
-            parts.headers.remove(CONTENT_LENGTH);
-            let filter = protection.sse_filter(principal, client_ip);
-            Ok(Response::from_parts(
-                parts,
-                Body::new(SseFilterBody::new(body, filter)),
-            ))
-        }
-        ResponseFilter::Json => {
-            let (mut parts, body) = response.into_parts();
-            let Ok(collected) = Limited::new(body, MAX_TOOLS_LIST_BYTES).collect().await else {
-                tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
-                return Ok(rendered(unfilterable_tools_list()));
-            };
-            let bytes = collected.to_bytes();
-            match protection.filter_json(principal, client_ip, &bytes) {
-                Some(filtered) => {
-                    parts.headers.remove(CONTENT_LENGTH);
-                    Ok(Response::from_parts(parts, Body::from(filtered)))
-                }
-                None => Ok(Response::from_parts(parts, Body::from(bytes))),
-            }
-        }
     }
 }
 
@@ -406,7 +675,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        rt.block_on(read_body(body, limit))
+        let (mut body, mut reader) = (body, BodyReader::new(limit));
+        rt.block_on(std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)))
     }
 
     #[test]
@@ -445,5 +715,124 @@ mod tests {
         let mut failing = data(&["12"]);
         failing.0.push_back(None);
         assert!(matches!(read(failing, 5), Err(BodyError::Unreadable)));
+    }
+
+    /// A body that is not there when first polled: each frame comes after one `Pending` (whose
+    /// waker is woken at once), as a body arriving over a slow connection.
+    struct Trickle {
+        frames: VecDeque<&'static str>,
+        ready: bool,
+        pendings: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl HttpBody for Trickle {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            if !std::mem::replace(&mut self.ready, false) {
+                self.ready = true;
+                self.pendings
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let frame = self.frames.pop_front();
+            Poll::Ready(frame.map(|f| Ok(Frame::data(Bytes::from_static(f.as_bytes())))))
+        }
+    }
+
+    /// Accepts any token but `bad`: its text is the subject, with `notes:read`.
+    struct Accept;
+
+    #[async_trait::async_trait]
+    impl authsec_core::TokenVerifier for Accept {
+        async fn verify(&self, token: &str) -> Result<authsec_core::Claims, authsec_core::Denial> {
+            if token == "bad" {
+                return Err(authsec_core::Denial::invalid_token("the token is bad"));
+            }
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), token.into());
+            claims.insert("aud".into(), "https://h/mcp".into());
+            claims.insert("exp".into(), 4_000_000_000u64.into());
+            claims.insert("scope".into(), "notes:read".into());
+            authsec_core::Claims::from_map(claims, authsec_core::TokenSource::Jwt)
+                .map_err(authsec_core::Denial::invalid_token)
+        }
+    }
+
+    async fn send<B>(app: &mut axum::Router, token: &str, body: B) -> (StatusCode, String)
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let request = Request::post("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::new(body))
+            .unwrap();
+        std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(app, cx))
+            .await
+            .unwrap();
+        let response = app.call(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_body_still_arriving_is_read_to_its_end_then_checked_like_any_other() {
+        let guard = Guard::builder("https://h/mcp")
+            .authorization_server("https://as")
+            .verifier(Accept)
+            .manifest(authsec_core::ToolManifest::new().tool("list_notes", ["notes:read"]))
+            .build()
+            .unwrap();
+        let echo = |axum::Extension(caller): axum::Extension<Principal>, body: Bytes| async move {
+            format!(
+                "{} sent {}",
+                caller.subject(),
+                String::from_utf8_lossy(&body)
+            )
+        };
+        let mut app = axum::Router::new()
+            .route("/mcp", axum::routing::post(echo))
+            .layer(AuthsecLayer::new(guard).max_body_bytes(80));
+        let pendings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let trickle = |frames: &[&'static str]| Trickle {
+            frames: frames.iter().copied().collect(),
+            ready: false,
+            pendings: pendings.clone(),
+        };
+        let call =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes"}}"#;
+        let (head, tail) = call.split_at(30);
+        let expected = (StatusCode::OK, format!("alice sent {call}"));
+        // At once, cold then warm; then arriving in pieces, warm (alice) and cold (bob).
+        let whole = || http_body_util::Full::new(Bytes::from_static(call.as_bytes()));
+        assert_eq!(send(&mut app, "alice", whole()).await, expected);
+        assert_eq!(send(&mut app, "alice", whole()).await, expected);
+        assert_eq!(pendings.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(
+            send(&mut app, "alice", trickle(&[head, tail])).await,
+            expected
+        );
+        assert_eq!(pendings.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(
+            send(&mut app, "bob", trickle(&[call])).await,
+            (StatusCode::OK, format!("bob sent {call}"))
+        );
+        // Too large once it has all arrived (the limit is 80 bytes; no Content-Length).
+        let (status, body) = send(&mut app, "alice", trickle(&[call, "    "])).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body.contains("the request body exceeds 80 bytes"), "{body}");
+        // A tool outside the manifest, arriving in pieces: denied as at once.
+        let other = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}}"#;
+        let (status, body) = send(&mut app, "alice", trickle(&[other])).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains(r#""error":"policy_denied""#), "{body}");
+        let (status, _) = send(&mut app, "bad", trickle(&[call])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }

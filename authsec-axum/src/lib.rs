@@ -49,5 +49,5 @@ mod sse;
 pub use authsec_core::{Guard, Principal};
 pub use extract::{Authenticated, LayerMissing};
 pub use in_process::InProcessMcp;
-pub use layer::{Authsec, AuthsecLayer, DEFAULT_MAX_BODY_BYTES};
+pub use layer::{Authsec, AuthsecLayer, DEFAULT_MAX_BODY_BYTES, ResponseFuture};
 pub use metadata::{metadata_router, metadata_router_path_only};

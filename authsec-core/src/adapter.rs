@@ -17,9 +17,9 @@ use crate::audit::{self, DecidingRule, checks};
 use crate::bearer::Authorization;
 use crate::client_ip;
 use crate::denial::{Denial, RenderedDenial};
-use crate::guard::{AccessRequest, Decision, Guard};
+use crate::guard::{AccessRequest, Decision, Guard, RuledDecision};
 use crate::inband::DenialDelivery;
-use crate::mcp::{McpHeaders, classify};
+use crate::mcp::{McpHeaders, McpRequest, classify};
 use crate::principal::Principal;
 use crate::tools_list::{self, SseFilter};
 
@@ -335,6 +335,44 @@ impl Protection {
         request: &IncomingRequest<'_, H>,
     ) -> Verdict {
         let started = audit::clock_start();
+        let classified = match self.classify(request, started) {
+            Ok(classified) => classified,
+            Err(verdict) => return verdict,
+        };
+        let access = classified.access(request);
+        let ruled = self.guard.check_with_rule(&access).await;
+        self.conclude(ruled, &access, started)
+    }
+
+    /// [`check`](Self::check) without awaiting, when the [`Guard`] can decide without I/O
+    /// ([`Guard::check_now`]: a warm token, no revocation check, no policy). `None` means call
+    /// [`check`](Self::check), which gives the same verdict; adapters try this first so a warm
+    /// request needs no boxed future.
+    pub fn check_now<H: RequestHeaders + ?Sized>(
+        &self,
+        request: &IncomingRequest<'_, H>,
+    ) -> Option<Verdict> {
+        if !self.guard.checks_synchronously() {
+            return None;
+        }
+        let started = audit::clock_start();
+        let classified = match self.classify(request, started) {
+            Ok(classified) => classified,
+            Err(verdict) => return Some(verdict),
+        };
+        let access = classified.access(request);
+        let ruled = self.guard.check_now(&access)?;
+        Some(self.conclude(ruled, &access, started))
+    }
+
+    /// Everything about a request that is read before the Guard is asked: its MCP body, its
+    /// `Authorization` header(s) and its client address. `Err` is the verdict for a body that
+    /// is not JSON-RPC.
+    fn classify<'r, H: RequestHeaders + ?Sized>(
+        &self,
+        request: &IncomingRequest<'r, H>,
+        started: Option<std::time::Instant>,
+    ) -> Result<Classified<'r>, Verdict> {
         let headers = request.headers;
         let mcp = match request.body {
             Some(body) => {
@@ -345,13 +383,13 @@ impl Protection {
                 match classify(body, mcp_headers) {
                     Ok(mcp) => Some(mcp),
                     Err(denial) => {
-                        return self.deny_recorded(
+                        return Err(self.deny_recorded(
                             denial,
                             None,
                             &DecidingRule::Check(checks::REQUEST),
                             None,
                             started.map(|s| s.elapsed()),
-                        );
+                        ));
                     }
                 }
             }
@@ -372,32 +410,40 @@ impl Protection {
                 self.guard.trusted_proxies(),
             )
         };
-        let access = AccessRequest::new(authorization)
-            .query(request.query)
-            .mcp(mcp.as_ref())
-            .session_id(headers.text(headers::MCP_SESSION_ID))
-            .client_ip(client_ip);
-        let ruled = self.guard.check_with_rule(&access).await;
+        Ok(Classified {
+            mcp,
+            authorization,
+            client_ip,
+        })
+    }
+
+    /// The verdict for the Guard's decision, recorded.
+    fn conclude(
+        &self,
+        ruled: RuledDecision,
+        access: &AccessRequest<'_>,
+        started: Option<std::time::Instant>,
+    ) -> Verdict {
         match ruled.decision {
             Decision::Allow(principal) => {
                 audit::record(
                     Ok(&principal),
                     None,
                     &ruled.rule,
-                    Some(&access),
+                    Some(access),
                     None,
                     started.map(|s| s.elapsed()),
                 );
                 Verdict::Allow {
                     principal,
-                    lists_tools: mcp.as_ref().is_some_and(|m| m.has_tools_list()),
-                    client_ip,
+                    lists_tools: access.mcp.is_some_and(McpRequest::has_tools_list),
+                    client_ip: access.client_ip,
                 }
             }
             Decision::Deny(denial)
                 if self.delivery.passes_handshake(
                     &denial,
-                    mcp.as_ref(),
+                    access.mcp,
                     !matches!(access.authorization, Authorization::Absent),
                 ) =>
             {
@@ -405,7 +451,7 @@ impl Protection {
                     Err(&denial),
                     ruled.principal.as_ref(),
                     &ruled.rule,
-                    Some(&access),
+                    Some(access),
                     None,
                     started.map(|s| s.elapsed()),
                 );
@@ -415,7 +461,7 @@ impl Protection {
                 denial,
                 ruled.principal.as_ref(),
                 &ruled.rule,
-                Some(&access),
+                Some(access),
                 started.map(|s| s.elapsed()),
             ),
         }
@@ -475,6 +521,30 @@ impl Protection {
         body: &[u8],
     ) -> Option<Vec<u8>> {
         tools_list::filter_json(body, &self.tool_filter(principal, client_ip))
+    }
+}
+
+/// What [`Protection::classify`] read from a request.
+struct Classified<'r> {
+    mcp: Option<McpRequest<'r>>,
+    authorization: Authorization<'r>,
+    client_ip: Option<IpAddr>,
+}
+
+impl<'r> Classified<'r> {
+    /// The Guard's view of the request.
+    fn access<'a, H: RequestHeaders + ?Sized>(
+        &'a self,
+        request: &IncomingRequest<'r, H>,
+    ) -> AccessRequest<'a>
+    where
+        'r: 'a,
+    {
+        AccessRequest::new(self.authorization)
+            .query(request.query)
+            .mcp(self.mcp.as_ref())
+            .session_id(request.headers.text(headers::MCP_SESSION_ID))
+            .client_ip(self.client_ip)
     }
 }
 

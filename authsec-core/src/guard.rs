@@ -26,7 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::denial::{Denial, DenialCode, RenderedDenial};
 use crate::error::ConfigError;
 use crate::jwt::DEFAULT_LEEWAY_SECONDS;
-use crate::manifest::ToolManifest;
+use crate::manifest::{ToolManifest, ToolRule};
 use crate::manifest_source::ManifestSource;
 use crate::mcp::McpRequest;
 use crate::principal::{Principal, TokenSource};
@@ -122,6 +122,24 @@ struct Trail {
 }
 
 impl Trail {
+    fn new() -> Self {
+        Trail {
+            rule: DecidingRule::Check(checks::REQUEST),
+            principal: None,
+        }
+    }
+
+    fn decided(self, result: Result<Principal, Denial>) -> RuledDecision {
+        RuledDecision {
+            decision: match result {
+                Ok(principal) => Decision::Allow(principal),
+                Err(denial) => Decision::Deny(denial),
+            },
+            rule: self.rule,
+            principal: self.principal,
+        }
+    }
+
     /// Takes a policy's outcome, remembering its rule.
     fn policy(&mut self, outcome: PolicyOutcome) -> Result<(), Denial> {
         self.rule = match outcome.rule {
@@ -199,19 +217,50 @@ impl Guard {
     /// [`check`](Self::check), also saying which check or policy rule decided and who the
     /// caller was: what the audit log records ([`crate::audit`]).
     pub async fn check_with_rule(&self, request: &AccessRequest<'_>) -> RuledDecision {
-        let mut trail = Trail {
-            rule: DecidingRule::Check(checks::REQUEST),
-            principal: None,
-        };
-        let decision = match self.check_inner(request, &mut trail).await {
-            Ok(principal) => Decision::Allow(principal),
-            Err(denial) => Decision::Deny(denial),
-        };
-        RuledDecision {
-            decision,
-            rule: trail.rule,
-            principal: trail.principal,
+        let mut trail = Trail::new();
+        let result = self.check_inner(request, &mut trail).await;
+        trail.decided(result)
+    }
+
+    /// [`check_with_rule`](Self::check_with_rule) without awaiting anything, when nothing on
+    /// the way needs I/O: the Guard [checks synchronously](Self::checks_synchronously) and the
+    /// token is in the verified cache (or is refused before verification). `None` means ask
+    /// [`check_with_rule`](Self::check_with_rule); an answer is always the one it would give.
+    ///
+    /// Adapters try this first, so a request with a warm token costs no boxed future.
+    pub fn check_now(&self, request: &AccessRequest<'_>) -> Option<RuledDecision> {
+        if !self.checks_synchronously() {
+            return None;
         }
+        let mut trail = Trail::new();
+        let credentials = match self.credentials(request) {
+            Ok(credentials) => credentials,
+            Err(denial) => return Some(trail.decided(Err(denial))),
+        };
+        trail.rule = DecidingRule::Check(checks::TOKEN);
+        let authenticated = self.cached(credentials)?;
+        let result = self.check_cached(authenticated, request, &mut trail);
+        Some(trail.decided(result))
+    }
+
+    /// Whether [`check_now`](Self::check_now) can answer: checks 4 and 5 may do I/O, so a Guard
+    /// with a [`RevocationCheck`] or a [`Policy`] always awaits.
+    pub fn checks_synchronously(&self) -> bool {
+        self.inner.revocation.is_none() && self.inner.policy.is_none()
+    }
+
+    /// [`check_now`](Self::check_now) after check 1 was answered from the cache.
+    fn check_cached(
+        &self,
+        authenticated: Result<Principal, Denial>,
+        request: &AccessRequest<'_>,
+        trail: &mut Trail,
+    ) -> Result<Principal, Denial> {
+        let principal = self.authenticated(authenticated, trail)?;
+        let manifest = self.checks_without_io(&principal, request, trail)?;
+        trail.rule = DecidingRule::Check(checks::NONE);
+        tools_in_manifest(request, &manifest, trail)?;
+        Ok(principal)
     }
 
     async fn check_inner(
@@ -220,8 +269,7 @@ impl Guard {
         trail: &mut Trail,
     ) -> Result<Principal, Denial> {
         let inner = &*self.inner;
-        let credentials = bearer_credentials(request.authorization, request.query)?
-            .ok_or_else(|| Denial::missing_token().with_scope(inner.initial_scopes.clone()))?;
+        let credentials = self.credentials(request)?;
         // Checks 1 and 2. A token found in the verified cache passed them, and the syntax check,
         // when it was first seen; only a new token has its syntax checked before verification.
         trail.rule = DecidingRule::Check(checks::TOKEN);
@@ -232,32 +280,8 @@ impl Guard {
                 self.verify_new(token).await
             }
         };
-        let principal = authenticated.inspect_err(|denial| {
-            if denial.code() == DenialCode::InvalidAudience {
-                trail.rule = DecidingRule::Check(checks::AUDIENCE);
-            }
-        })?;
-        trail.principal = Some(principal.clone());
-        if let Some(session_id) = request.session_id {
-            trail.rule = DecidingRule::Check(checks::SESSION);
-            self.check_session(session_id, &principal)?;
-        }
-        // One manifest for the whole request; a live source is only asked when tools are named
-        // or listed, so a handshake or a ping never depends on it.
-        let manifest = match &inner.manifest_source {
-            Some(source) if request.mcp.is_some_and(involves_tools) => {
-                ManifestView::Live(source.current()?)
-            }
-            _ => ManifestView::Fixed(&inner.manifest),
-        };
-        // Check 3.
-        trail.rule = DecidingRule::Check(checks::SCOPE);
-        self.check_scopes(&principal, request, &manifest)
-            .inspect_err(|denial| {
-                if denial.code() == DenialCode::PolicyDenied {
-                    trail.rule = DecidingRule::Check(checks::ROLE_BINDING);
-                }
-            })?;
+        let principal = self.authenticated(authenticated, trail)?;
+        let manifest = self.checks_without_io(&principal, request, trail)?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             trail.rule = DecidingRule::Check(checks::REVOCATION);
@@ -270,6 +294,59 @@ impl Guard {
         self.check_policy(&principal, request, &manifest, trail)
             .await?;
         Ok(principal)
+    }
+
+    /// The bearer token's bytes, or the denial for a missing, duplicated or misplaced one.
+    fn credentials<'r>(&self, request: &AccessRequest<'r>) -> Result<&'r [u8], Denial> {
+        bearer_credentials(request.authorization, request.query)?
+            .ok_or_else(|| Denial::missing_token().with_scope(self.inner.initial_scopes.clone()))
+    }
+
+    /// The outcome of checks 1 and 2, remembered in the trail.
+    fn authenticated(
+        &self,
+        authenticated: Result<Principal, Denial>,
+        trail: &mut Trail,
+    ) -> Result<Principal, Denial> {
+        let principal = authenticated.inspect_err(|denial| {
+            if denial.code() == DenialCode::InvalidAudience {
+                trail.rule = DecidingRule::Check(checks::AUDIENCE);
+            }
+        })?;
+        trail.principal = Some(principal.clone());
+        Ok(principal)
+    }
+
+    /// What follows authentication and needs no I/O: the session binding, the manifest this
+    /// request is checked against, and check 3.
+    fn checks_without_io(
+        &self,
+        principal: &Principal,
+        request: &AccessRequest<'_>,
+        trail: &mut Trail,
+    ) -> Result<ManifestView<'_>, Denial> {
+        let inner = &*self.inner;
+        if let Some(session_id) = request.session_id {
+            trail.rule = DecidingRule::Check(checks::SESSION);
+            self.check_session(session_id, principal)?;
+        }
+        // One manifest for the whole request; a live source is only asked when tools are named
+        // or listed, so a handshake or a ping never depends on it.
+        let manifest = match &inner.manifest_source {
+            Some(source) if request.mcp.is_some_and(involves_tools) => {
+                ManifestView::Live(source.current()?)
+            }
+            _ => ManifestView::Fixed(&inner.manifest),
+        };
+        // Check 3.
+        trail.rule = DecidingRule::Check(checks::SCOPE);
+        self.check_scopes(principal, request, &manifest)
+            .inspect_err(|denial| {
+                if denial.code() == DenialCode::PolicyDenied {
+                    trail.rule = DecidingRule::Check(checks::ROLE_BINDING);
+                }
+            })?;
+        Ok(manifest)
     }
 
     /// Checks 1 and 2 only: the token is genuine, unexpired and issued for this resource.
@@ -456,7 +533,9 @@ impl Guard {
         trail: &mut Trail,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
+        let Some(policy) = &inner.policy else {
+            return tools_in_manifest(request, manifest, trail);
+        };
         let base = PolicyRequest {
             principal,
             tool: None,
@@ -464,37 +543,22 @@ impl Guard {
             arguments: None,
             method: None,
             client_ip: request.client_ip,
-            now,
+            now: inner.clock.now(),
         };
         let Some(mcp) = request.mcp else {
-            return match &inner.policy {
-                Some(policy) => trail.policy(policy.evaluate_with_rule(&base).await),
-                None => Ok(()),
-            };
+            return trail.policy(policy.evaluate_with_rule(&base).await);
         };
         for message in mcp.messages() {
             let tool = message.tool.as_deref();
-            let rule = tool.and_then(|t| manifest.rule_for(t));
-            if let Some(tool) = tool
-                && rule.is_none()
-            {
-                trail.rule = DecidingRule::Check(checks::MANIFEST);
-                return Err(Denial::policy_denied(format!(
-                    "the tool {:?} is not in this server's tool manifest",
-                    truncate(tool)
-                ))
-                .with_tool(truncate(tool)));
-            }
-            if let Some(policy) = &inner.policy {
-                let request = PolicyRequest {
-                    tool,
-                    rule,
-                    arguments: message.arguments,
-                    method: message.method.as_deref(),
-                    ..base
-                };
-                trail.policy(policy.evaluate_with_rule(&request).await)?;
-            }
+            let rule = rule_in_manifest(tool, manifest, trail)?;
+            let request = PolicyRequest {
+                tool,
+                rule,
+                arguments: message.arguments,
+                method: message.method.as_deref(),
+                ..base
+            };
+            trail.policy(policy.evaluate_with_rule(&request).await)?;
         }
         Ok(())
     }
@@ -627,6 +691,41 @@ impl std::ops::Deref for ManifestView<'_> {
             ManifestView::Live(manifest) => manifest,
         }
     }
+}
+
+/// The manifest rule of a message's tool: a named tool absent from the manifest is refused
+/// (check 5's first part, with or without a policy).
+fn rule_in_manifest<'m>(
+    tool: Option<&str>,
+    manifest: &'m ToolManifest,
+    trail: &mut Trail,
+) -> Result<Option<&'m ToolRule>, Denial> {
+    let Some(tool) = tool else {
+        return Ok(None);
+    };
+    match manifest.rule_for(tool) {
+        Some(rule) => Ok(Some(rule)),
+        None => {
+            trail.rule = DecidingRule::Check(checks::MANIFEST);
+            Err(Denial::policy_denied(format!(
+                "the tool {:?} is not in this server's tool manifest",
+                truncate(tool)
+            ))
+            .with_tool(truncate(tool)))
+        }
+    }
+}
+
+/// Check 5 without a policy: every tool the request names is in the manifest.
+fn tools_in_manifest(
+    request: &AccessRequest<'_>,
+    manifest: &ToolManifest,
+    trail: &mut Trail,
+) -> Result<(), Denial> {
+    for message in request.mcp.iter().flat_map(|mcp| mcp.messages()) {
+        rule_in_manifest(message.tool.as_deref(), manifest, trail)?;
+    }
+    Ok(())
 }
 
 /// Whether a request calls or lists tools, i.e. needs the manifest.
