@@ -126,21 +126,49 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let state = match begin(&self.protection, request, &mut self.inner) {
-            Begun::Called(future, after) => State::Handler { future, after },
-            Begun::Answered(response) => State::Answered {
-                response: Some(response),
-            },
-            Begun::Waits(parts, payload) => {
-                // The clone that was polled ready is the one that is called, later.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                State::Boxed {
-                    future: Box::pin(waiting(self.protection.clone(), parts, payload, inner)),
-                }
-            }
+        let begun = begin(&self.protection, request, &mut self.inner);
+        // A future that calls the service later gets the one that was polled ready.
+        let ready = || {
+            let clone = self.inner.clone();
+            std::mem::replace(&mut self.inner, clone)
         };
-        ResponseFuture { state }
+        ResponseFuture {
+            state: carry_on(begun, &self.protection, ready),
+        }
+    }
+}
+
+/// The state that carries on from what [`begin`] or [`decide`] did; `inner` gives the service
+/// to a future that calls it later.
+fn carry_on<S, ResBody>(
+    begun: Begun<S::Future>,
+    protection: &Arc<Protection>,
+    inner: impl FnOnce() -> S,
+) -> State<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    match begun {
+        Begun::Called(future, after) => State::Handler { future, after },
+        Begun::Answered(response) => State::Answered {
+            response: Some(response),
+        },
+        Begun::Reads(parts, body, reader) => State::Reading {
+            reading: Some(Box::new(Reading {
+                protection: protection.clone(),
+                parts,
+                body,
+                reader,
+                inner: inner(),
+            })),
+        },
+        Begun::Waits(parts, payload) => State::Boxed {
+            future: Box::pin(waiting(protection.clone(), parts, payload, inner())),
+        },
     }
 }
 
@@ -168,25 +196,40 @@ pin_project! {
         S: Service<Request<Body>>,
     {
         Answered { response: Option<Response<Body>> },
+        Reading { reading: Option<Box<Reading<S>>> },
         Handler { #[pin] future: S::Future, after: Option<After> },
         Boxed { future: BoxFuture<Result<Response<Body>, S::Error>> },
     }
 }
 
-/// What [`begin`] did with a request.
+/// What [`begin`] or [`decide`] did with a request.
 enum Begun<F> {
     /// Called the protected service (the request was allowed, or is not protected); the
     /// response goes through `After`, if any.
     Called(F, Option<After>),
     /// Answered it (a denial).
     Answered(Response<Body>),
-    /// Must wait: for the body, or for a check that does I/O.
+    /// Must wait for the rest of a POST body, then decide.
+    Reads(http::request::Parts, Body, BodyReader),
+    /// Must wait for a check that does I/O (or, without a synchronous Guard, for anything).
     Waits(http::request::Parts, Payload),
+}
+
+/// A POST body still arriving, for a Guard that checks synchronously (boxed: it would make
+/// every request's future larger).
+struct Reading<S> {
+    protection: Arc<Protection>,
+    parts: http::request::Parts,
+    body: Body,
+    reader: BodyReader,
+    inner: S,
 }
 
 impl<S, ResBody> Future for ResponseFuture<S>
 where
-    S: Service<Request<Body>, Response = Response<ResBody>>,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -201,6 +244,29 @@ where
                         .take()
                         .expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(response));
+                }
+                StateProj::Reading { reading } => {
+                    let mut read = reading
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    let bytes = match read.reader.poll_read(&mut read.body, cx) {
+                        Poll::Ready(Ok(bytes)) => bytes,
+                        Poll::Ready(Err(error)) => {
+                            return Poll::Ready(Ok(deny(error.verdict(&read.protection))));
+                        }
+                        Poll::Pending => {
+                            *reading = Some(read);
+                            return Poll::Pending;
+                        }
+                    };
+                    let Reading {
+                        protection,
+                        parts,
+                        mut inner,
+                        ..
+                    } = *read;
+                    let begun = decide(&protection, parts, Payload::Buffered(bytes), &mut inner);
+                    state.set(carry_on(begun, &protection, || inner));
                 }
                 StateProj::Handler { future, after } => {
                     let response = ready!(future.poll(cx))?;
@@ -223,6 +289,7 @@ where
 /// Everything that needs no waiting, done in `call`. A POST body is read as far as it has
 /// arrived (polled with a no-op waker: if it is not all there, the boxed future polls it again
 /// with the task's own).
+#[inline(always)]
 fn begin<S, ReqBody, ResBody>(
     protection: &Arc<Protection>,
     request: Request<ReqBody>,
@@ -253,12 +320,29 @@ where
         Payload::Reading(mut body, mut reader) => {
             match reader.poll_read(&mut body, &mut Context::from_waker(Waker::noop())) {
                 Poll::Ready(Ok(bytes)) => Payload::Buffered(bytes),
-                Poll::Ready(Err(error)) => return Begun::Answered(deny(error.verdict(protection))),
-                Poll::Pending => return Begun::Waits(parts, Payload::Reading(body, reader)),
+                Poll::Ready(Err(error)) => {
+                    return Begun::Answered(deny(error.verdict(protection)));
+                }
+                Poll::Pending => return Begun::Reads(parts, body, reader),
             }
         }
         payload => payload,
     };
+    decide(protection, parts, payload, inner)
+}
+
+/// Checks a request whose body is buffered (or not needed) without waiting, if the Guard can
+/// ([`Protection::check_now`]), and calls the protected service when it is allowed.
+#[inline(always)]
+fn decide<S>(
+    protection: &Arc<Protection>,
+    parts: http::request::Parts,
+    payload: Payload,
+    inner: &mut S,
+) -> Begun<S::Future>
+where
+    S: Service<Request<Body>>,
+{
     let headers = Headers(&parts.headers);
     let Some(verdict) = protection.check_now(&payload.incoming(&parts, &headers)) else {
         return Begun::Waits(parts, payload);
