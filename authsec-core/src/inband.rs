@@ -30,13 +30,12 @@
 
 use std::fmt::Write as _;
 
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use std::borrow::Cow;
 
 use crate::denial::{Denial, DenialCode, DenialForm, RenderedDenial};
-use crate::mcp::{McpMessage, McpRequest};
+use crate::mcp::{JsonText, McpMessage, McpRequest};
 use crate::principal::Principal;
 
 /// How one class of denial reaches the client.
@@ -207,7 +206,7 @@ fn authsec_inband_code(code: DenialCode) -> bool {
 }
 
 /// The request id to echo: a string, number or `null` as sent; anything else (or none) `null`.
-fn echo_id(id: Option<&RawValue>) -> &str {
+fn echo_id(id: Option<JsonText<'_>>) -> &str {
     match id.map(|raw| raw.get().trim()) {
         Some(raw)
             if raw == "null"

@@ -108,7 +108,7 @@ pub use jwt::{
 };
 pub use manifest::{ScopeMatch, ToolManifest, ToolRule};
 pub use manifest_source::{ManifestSource, SharedManifest};
-pub use mcp::{McpHeaders, McpMessage, McpRequest, classify};
+pub use mcp::{JsonText, McpHeaders, McpMessage, McpRequest, classify};
 pub use principal::{Claims, Principal, TokenSource};
 pub use resource::{ProtectedResourceMetadata, Resource};
 pub use scope::ScopeSet;

@@ -31,9 +31,53 @@ pub struct McpMessage<'a> {
     /// The tool named by a `tools/call` (`params.name`).
     pub tool: Option<Cow<'a, str>>,
     /// The `params.arguments` of a `tools/call`, unparsed.
-    pub arguments: Option<&'a RawValue>,
+    pub arguments: Option<JsonText<'a>>,
     /// The JSON-RPC id, unparsed (absent for notifications).
-    pub id: Option<&'a RawValue>,
+    pub id: Option<JsonText<'a>>,
+}
+
+/// One JSON value of a request body, as its text: checked to be well-formed JSON when the body
+/// was classified, parsed only by whoever needs it ([`JsonText::parse`]).
+///
+/// Like serde_json's `RawValue`, borrowed; classification reads it without serde, which is what
+/// makes a `tools/call` cheap to classify.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JsonText<'a>(&'a str);
+
+impl<'a> JsonText<'a> {
+    /// `text` if it is one well-formed JSON value (surrounding whitespace allowed).
+    pub fn new(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<&RawValue>(text).map(JsonText::from)
+    }
+
+    /// The text, as it appears in the body.
+    pub fn get(&self) -> &'a str {
+        self.0
+    }
+
+    /// Parses the value (into a `serde_json::Value`, a struct of your own, or a borrowed
+    /// `&RawValue`).
+    pub fn parse<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0)
+    }
+}
+
+impl<'a> From<&'a RawValue> for JsonText<'a> {
+    fn from(raw: &'a RawValue) -> Self {
+        JsonText(raw.get())
+    }
+}
+
+impl fmt::Debug for JsonText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JsonText({})", self.0)
+    }
+}
+
+impl fmt::Display for JsonText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 impl McpMessage<'_> {
@@ -295,7 +339,7 @@ fn message_by_serde(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
         method: raw.method.map(|JsonStr(method)| method),
         tool: None,
         arguments: None,
-        id: raw.id,
+        id: raw.id.map(JsonText::from),
     };
     if message.is_tool_call() {
         let not_an_object =
@@ -317,7 +361,7 @@ fn message_by_serde(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
                     return Err(not_an_object());
                 };
                 message.tool = Some(name);
-                message.arguments = arguments;
+                message.arguments = arguments.map(JsonText::from);
             }
         }
     }
@@ -397,8 +441,8 @@ mod tests {
     fn same(fast: &McpMessage<'_>, serde: &McpMessage<'_>) -> bool {
         fast.method == serde.method
             && fast.tool == serde.tool
-            && fast.arguments.map(RawValue::get) == serde.arguments.map(RawValue::get)
-            && fast.id.map(RawValue::get) == serde.id.map(RawValue::get)
+            && fast.arguments == serde.arguments
+            && fast.id == serde.id
     }
 
     /// Whenever the fast path answers, the serde path answers the same; it answers for every

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 
 use crate::denial::Denial;
 use crate::manifest::ToolRule;
+use crate::mcp::JsonText;
 use crate::principal::{Claims, Principal};
 use crate::scope::ScopeSet;
 
@@ -100,7 +100,7 @@ pub struct PolicyRequest<'a> {
     /// The tool's manifest entry, when there is one.
     pub rule: Option<&'a ToolRule>,
     /// The tool's JSON arguments, unparsed (parse only what you need).
-    pub arguments: Option<&'a RawValue>,
+    pub arguments: Option<JsonText<'a>>,
     /// The JSON-RPC method, `None` for requests without an MCP body.
     pub method: Option<&'a str>,
     /// The client address, as the adapter determined it.

@@ -18,11 +18,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use authsec_core::{Claims, Policy, PolicyRequest, Principal, TokenSource, ToolRule};
+use authsec_core::{Claims, JsonText, Policy, PolicyRequest, Principal, TokenSource, ToolRule};
 use authsec_policy::PolicyConfig;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 const POLICY: &str = r#"
 [tools.deploy]
@@ -109,15 +108,15 @@ fn evaluation(c: &mut Criterion) {
         .into_parts();
     let who = principal();
     let rule = ToolRule::scopes(["deploy"]).with_policy("deploy_rules");
-    let arguments = RawValue::from_string(
-        r#"{"repo":"acme/api","ref":"main","dry_run":false,"notes":"weekly release"}"#.to_owned(),
+    let arguments = JsonText::new(
+        r#"{"repo":"acme/api","ref":"main","dry_run":false,"notes":"weekly release"}"#,
     )
     .expect("json");
     let mut request = PolicyRequest::new(&who, NOW);
     request.tool = Some("deploy");
     request.rule = Some(&rule);
     request.method = Some("tools/call");
-    request.arguments = Some(&arguments);
+    request.arguments = Some(arguments);
     request.client_ip = Some("10.1.2.3".parse().expect("ip"));
 
     let mut now = NOW;

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
-use authsec_core::{Denial, Policy, PolicyRequest};
+use authsec_core::{Denial, JsonText, Policy, PolicyRequest};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -160,7 +160,7 @@ pub(crate) enum Lookup<'a> {
 }
 
 /// Reads the top-level member `name` of the JSON object `arguments`, skipping the others.
-pub(crate) fn find_string_argument<'a>(arguments: &'a RawValue, name: &str) -> Lookup<'a> {
+pub(crate) fn find_string_argument<'a>(arguments: JsonText<'a>, name: &str) -> Lookup<'a> {
     let mut deserializer = serde_json::Deserializer::from_str(arguments.get());
     deserializer
         .deserialize_map(FindMember { name })
@@ -281,27 +281,27 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_owned()).unwrap()
+    fn raw(json: &str) -> JsonText<'_> {
+        JsonText::new(json).unwrap()
     }
 
     #[test]
     fn only_the_named_member_is_read() {
         let args = raw(r#"{"big":{"nested":[1,2,{"repo":"no"}]},"repo":"acme/api","n":3}"#);
         assert_eq!(
-            find_string_argument(&args, "repo"),
+            find_string_argument(args, "repo"),
             Lookup::Value(Cow::Borrowed("acme/api"))
         );
-        assert_eq!(find_string_argument(&args, "missing"), Lookup::Missing);
-        assert_eq!(find_string_argument(&args, "n"), Lookup::NotString);
+        assert_eq!(find_string_argument(args, "missing"), Lookup::Missing);
+        assert_eq!(find_string_argument(args, "n"), Lookup::NotString);
         let escaped = raw(r#"{"re\u0070o":"acme\/api"}"#);
         assert_eq!(
-            find_string_argument(&escaped, "repo"),
+            find_string_argument(escaped, "repo"),
             Lookup::Value(Cow::Owned("acme/api".into()))
         );
         let twice = raw(r#"{"repo":"acme/api","repo":"evil/x"}"#);
-        assert_eq!(find_string_argument(&twice, "repo"), Lookup::Duplicate);
-        assert_eq!(find_string_argument(&raw("[1]"), "repo"), Lookup::Missing);
+        assert_eq!(find_string_argument(twice, "repo"), Lookup::Duplicate);
+        assert_eq!(find_string_argument(raw("[1]"), "repo"), Lookup::Missing);
     }
 
     #[test]

@@ -361,7 +361,7 @@ async fn the_same_policy_in_toml_and_in_rust_decides_the_same() {
         request.tool = Some("deploy");
         request.rule = Some(&rule);
         request.method = Some("tools/call");
-        request.arguments = Some(&arguments);
+        request.arguments = Some((&*arguments).into());
         request.client_ip = Some(ip.parse().unwrap());
         // Three calls each: the third exceeds the quota of 2 per hour.
         for _ in 0..3 {

@@ -6,15 +6,12 @@
 //! duplicate tool `name` or `arguments`, a `tools/call` without a string name...). Everything
 //! else returns `None`, and the serde path decides, errors included. So the fast path never
 //! changes a result; `tests::fast_path_agrees_with_serde` checks that on thousands of mutated
-//! bodies. `params.arguments` and `id` are handed to serde_json as [`RawValue`]s, the type the
-//! public [`McpMessage`] carries.
+//! bodies. `params.arguments` and `id` are skipped over like any other value (validated as serde_json
+//! would) and kept as [`JsonText`].
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use super::McpMessage;
+use super::{JsonText, McpMessage};
 
 /// Deeper values go to the serde path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
@@ -34,11 +31,18 @@ static SPECIAL: [bool; 256] = {
 
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
-    let mut scan = Scan { json, at: 0 };
+    // serde_json accepts only UTF-8 (outside strings JSON is ASCII; inside, it checks), so one
+    // check up front lets every slice below be text.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut scan = Scan {
+        text,
+        json: text.as_bytes(),
+        at: 0,
+    };
     scan.whitespace();
     scan.expect(b'{')?;
     let mut method: Option<&str> = None;
-    let mut id: Option<&RawValue> = None;
+    let mut id: Option<JsonText<'_>> = None;
     let mut params: Option<Params<'_>> = None;
     let mut first = true;
     loop {
@@ -58,7 +62,7 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
                 if scan.peek() == Some(b'n') {
                     return None; // `"id": null` reads as no id: let serde say so.
                 }
-                id = Some(scan.raw_value()?);
+                id = Some(scan.json_text(0)?);
             }
             b"params" if params.is_none() => params = Some(scan.params()?),
             b"method" | b"id" | b"params" => return None,
@@ -99,10 +103,11 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
 struct Params<'a> {
     /// `Some(None)`: a `name` that is not a plain string (fine unless this is a `tools/call`).
     name: Option<Option<&'a str>>,
-    arguments: Option<&'a RawValue>,
+    arguments: Option<JsonText<'a>>,
 }
 
 struct Scan<'a> {
+    text: &'a str,
     json: &'a [u8],
     at: usize,
 }
@@ -131,7 +136,9 @@ impl<'a> Scan<'a> {
 
     /// A string of printable ASCII without escapes, as text; `None` for anything else.
     fn plain_string(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.plain_bytes()?).ok()
+        let len = self.plain_bytes()?.len();
+        // It ends just before the closing quote at `self.at - 1`.
+        self.text.get(self.at - 1 - len..self.at - 1)
     }
 
     /// The bytes of a string of printable ASCII without escapes (keys are compared as bytes);
@@ -148,12 +155,11 @@ impl<'a> Scan<'a> {
         Some(&rest[..len])
     }
 
-    /// Skips a string, validating it as serde_json would; `None` for a `\u` escape (surrogate
-    /// rules are serde's to apply) and for anything invalid.
+    /// Skips a string, validating it as serde_json would (its UTF-8 was checked with the whole
+    /// body); `None` for a `\u` escape (surrogate rules are serde's to apply) and for anything
+    /// invalid.
     fn skip_string(&mut self) -> Option<()> {
         self.expect(b'"')?;
-        let start = self.at;
-        let mut ascii = true;
         loop {
             // A run of ordinary bytes in one step.
             let rest = &self.json[self.at..];
@@ -166,12 +172,8 @@ impl<'a> Scan<'a> {
                     _ => return None,
                 },
                 0..=0x1f => return None,
-                0x80.. => ascii = false,
                 _ => {}
             }
-        }
-        if !ascii {
-            std::str::from_utf8(&self.json[start..self.at - 1]).ok()?;
         }
         Some(())
     }
@@ -275,20 +277,11 @@ impl<'a> Scan<'a> {
         (self.at > start).then_some(())
     }
 
-    /// The value here as serde_json's [`RawValue`] (how the public type is made), and moves
-    /// past it.
-    fn raw_value(&mut self) -> Option<&'a RawValue> {
-        let rest = &self.json[self.at..];
-        let mut deserializer = serde_json::Deserializer::from_slice(rest);
-        let raw = <&RawValue>::deserialize(&mut deserializer).ok()?;
-        let text = raw.get();
-        // Where the value ends: its text is a slice of `rest`.
-        let offset = (text.as_ptr() as usize).checked_sub(rest.as_ptr() as usize)?;
-        if offset != 0 {
-            return None; // The caller skipped the whitespace before it.
-        }
-        self.at += text.len();
-        Some(raw)
+    /// The value here, skipped and validated ([`skip_value`](Self::skip_value)), as text.
+    fn json_text(&mut self, depth: usize) -> Option<JsonText<'a>> {
+        let start = self.at;
+        self.skip_value(depth)?;
+        self.text.get(start..self.at).map(JsonText)
     }
 
     /// `params`: an object with `name` and `arguments` at most once, a string `name` without
@@ -321,7 +314,7 @@ impl<'a> Scan<'a> {
                     });
                 }
                 b"arguments" if params.arguments.is_none() => {
-                    params.arguments = Some(self.raw_value()?);
+                    params.arguments = Some(self.json_text(1)?);
                 }
                 b"name" | b"arguments" => return None,
                 _ => self.skip_value(1)?,
