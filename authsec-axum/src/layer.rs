@@ -343,7 +343,7 @@ fn decide<S>(
 where
     S: Service<Request<Body>>,
 {
-    let headers = Headers(&parts.headers);
+    let headers = Headers::new(&parts.headers);
     let Some(verdict) = protection.check_now(&payload.incoming(&parts, &headers)) else {
         return Begun::Waits(parts, payload);
     };
@@ -375,7 +375,7 @@ where
         payload => payload,
     };
     let verdict = {
-        let headers = Headers(&parts.headers);
+        let headers = Headers::new(&parts.headers);
         protection.check(&payload.incoming(&parts, &headers)).await
     };
     let (request, after) = match admit(&protection, verdict, parts, payload) {
@@ -649,11 +649,48 @@ impl BodyReader {
     }
 }
 
-struct Headers<'a>(&'a HeaderMap);
+/// A request's headers as core reads them. The four core reads on every request are found in
+/// one pass over the map, which for the handful of headers an MCP request carries is cheaper
+/// than four hashed look-ups (three of them custom names).
+struct Headers<'a> {
+    map: &'a HeaderMap,
+    /// First value, and whether another follows, of each of [`KNOWN`].
+    known: [(Option<&'a [u8]>, bool); 4],
+}
+
+/// The headers core reads on every request.
+const KNOWN: [&str; 4] = [
+    headers::AUTHORIZATION,
+    headers::MCP_SESSION_ID,
+    headers::MCP_METHOD,
+    headers::MCP_NAME,
+];
+
+impl<'a> Headers<'a> {
+    fn new(map: &'a HeaderMap) -> Self {
+        let mut known = [(None, false); 4];
+        for (name, value) in map {
+            let slot = if *name == http::header::AUTHORIZATION {
+                0
+            } else {
+                match KNOWN[1..].iter().position(|known| name.as_str() == *known) {
+                    Some(index) => index + 1,
+                    None => continue,
+                }
+            };
+            let (first, more) = &mut known[slot];
+            match first {
+                None => *first = Some(value.as_bytes()),
+                Some(_) => *more = true,
+            }
+        }
+        Headers { map, known }
+    }
+}
 
 impl RequestHeaders for Headers<'_> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0
+        self.map
             .get_all(name)
             .iter()
             .map(HeaderValue::as_bytes)
@@ -661,11 +698,10 @@ impl RequestHeaders for Headers<'_> {
     }
 
     fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
-        let values = match known_header(name) {
-            Some(known) => self.0.get_all(known),
-            None => self.0.get_all(name),
-        };
-        let mut values = values.iter();
+        if let Some(index) = KNOWN.iter().position(|known| *known == name) {
+            return self.known[index];
+        }
+        let mut values = self.map.get_all(name).iter();
         (
             values.next().map(HeaderValue::as_bytes),
             values.next().is_some(),
@@ -673,23 +709,8 @@ impl RequestHeaders for Headers<'_> {
     }
 }
 
-/// `Mcp-Session-Id`, read from requests and from the handler's responses.
+/// `Mcp-Session-Id`, read from the handler's responses.
 static SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
-
-/// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
-/// into a `HeaderName` first.
-fn known_header(name: &str) -> Option<&'static HeaderName> {
-    static AUTHORIZATION: HeaderName = http::header::AUTHORIZATION;
-    static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
-    static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
-    match name {
-        headers::AUTHORIZATION => Some(&AUTHORIZATION),
-        headers::MCP_SESSION_ID => Some(&SESSION_ID),
-        headers::MCP_METHOD => Some(&MCP_METHOD),
-        headers::MCP_NAME => Some(&MCP_NAME),
-        _ => None,
-    }
-}
 
 /// Writes a denial verdict as a response (and logs it, without the token).
 fn deny(verdict: Verdict) -> Response<Body> {
@@ -918,5 +939,36 @@ mod tests {
         assert!(body.contains(r#""error":"policy_denied""#), "{body}");
         let (status, _) = send(&mut app, "bad", trickle(&[call])).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn headers_found_in_one_pass_read_as_the_map_does() {
+        let mut map = HeaderMap::new();
+        map.append("authorization", HeaderValue::from_static("Bearer a"));
+        map.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        map.append("mcp-method", HeaderValue::from_static("tools/call"));
+        map.append("authorization", HeaderValue::from_static("Bearer b"));
+        map.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        map.append("mcp-session-idx", HeaderValue::from_static("not it"));
+        let headers = Headers::new(&map);
+        assert_eq!(
+            headers.first_value("authorization"),
+            (Some(&b"Bearer a"[..]), true)
+        );
+        assert_eq!(
+            headers.first_value("mcp-method"),
+            (Some(&b"tools/call"[..]), false)
+        );
+        assert_eq!(headers.first_value("mcp-name"), (None, false));
+        assert_eq!(headers.first_value("mcp-session-id"), (None, false));
+        assert_eq!(
+            headers.first_value("x-forwarded-for"),
+            (Some(&b"10.0.0.1"[..]), true)
+        );
+        assert_eq!(
+            headers.values("x-forwarded-for"),
+            [&b"10.0.0.1"[..], &b"10.0.0.2"[..]]
+        );
+        assert_eq!(headers.text("mcp-method"), Some("tools/call"));
     }
 }
