@@ -29,6 +29,35 @@ static SPECIAL: [bool; 256] = {
     table
 };
 
+/// Where the first [`SPECIAL`] byte of `bytes` is: eight bytes a step, then one by one.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Each byte's top bit set where the byte is zero. A borrow can flag a byte above a zero
+    /// one too, never below it, so the lowest flag is exact.
+    fn zero_bytes(word: u64) -> u64 {
+        word.wrapping_sub(ONES) & !word & HIGH
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+        let special = control
+            | (word & HIGH)
+            | zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if special != 0 {
+            return Some(offset + special.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    let rest = chunks.remainder();
+    rest.iter()
+        .position(|&b| SPECIAL[usize::from(b)])
+        .map(|at| offset + at)
+}
+
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
     // serde_json accepts only UTF-8 (outside strings JSON is ASCII; inside, it checks), so one
@@ -147,7 +176,7 @@ impl<'a> Scan<'a> {
         self.expect(b'"')?;
         let start = self.at;
         let rest = &self.json[start..];
-        let len = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let len = find_special(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -163,7 +192,7 @@ impl<'a> Scan<'a> {
         loop {
             // A run of ordinary bytes in one step.
             let rest = &self.json[self.at..];
-            self.at += rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+            self.at += find_special(rest)?;
             let byte = self.next()?;
             match byte {
                 b'"' => break,
@@ -324,6 +353,36 @@ impl<'a> Scan<'a> {
                 b',' => continue,
                 b'}' => return Some(params),
                 _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(bytes: &[u8]) -> Option<usize> {
+        bytes.iter().position(|&b| SPECIAL[usize::from(b)])
+    }
+
+    #[test]
+    fn find_special_agrees_with_the_table_for_every_byte_at_every_place() {
+        for len in 0..=19 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = byte;
+                    assert_eq!(find_special(&bytes), naive(&bytes), "{byte:#x} at {at} of {len}");
+                    // A second byte after it, which a borrow could flag.
+                    for later in [0x00, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0xff] {
+                        if at + 1 < len {
+                            bytes[at + 1] = later;
+                            assert_eq!(find_special(&bytes), naive(&bytes), "{bytes:?}");
+                            bytes[at + 1] = b'a';
+                        }
+                    }
+                }
             }
         }
     }
