@@ -223,8 +223,9 @@ impl Guard {
     }
 
     /// [`check_with_rule`](Self::check_with_rule) without awaiting anything, when nothing on
-    /// the way needs I/O: the Guard [checks synchronously](Self::checks_synchronously) and the
-    /// token is in the verified cache (or is refused before verification). `None` means ask
+    /// the way needs I/O: the Guard [checks synchronously](Self::checks_synchronously), the
+    /// token is in the verified cache (or is refused before verification) and the policy, if
+    /// any, decides at once ([`Policy::evaluate_now`]). `None` means ask
     /// [`check_with_rule`](Self::check_with_rule); an answer is always the one it would give.
     ///
     /// Adapters try this first, so a request with a warm token costs no boxed future.
@@ -239,14 +240,20 @@ impl Guard {
         };
         trail.rule = DecidingRule::Check(checks::TOKEN);
         let authenticated = self.cached(credentials)?;
-        let result = self.check_cached(authenticated, request, &mut trail);
+        let result = self.check_cached(authenticated, request, &mut trail)?;
         Some(trail.decided(result))
     }
 
-    /// Whether [`check_now`](Self::check_now) can answer: checks 4 and 5 may do I/O, so a Guard
-    /// with a [`RevocationCheck`] or a [`Policy`] always awaits.
+    /// Whether [`check_now`](Self::check_now) can answer: check 4 is live introspection, so a
+    /// Guard with a [`RevocationCheck`] always awaits, and so does one whose [`Policy`] does not
+    /// [decide at once](Policy::decides_now).
     pub fn checks_synchronously(&self) -> bool {
-        self.inner.revocation.is_none() && self.inner.policy.is_none()
+        self.inner.revocation.is_none()
+            && self
+                .inner
+                .policy
+                .as_ref()
+                .is_none_or(|policy| policy.decides_now())
     }
 
     /// [`check_now`](Self::check_now) after check 1 was answered from the cache.
@@ -255,12 +262,20 @@ impl Guard {
         authenticated: Result<Principal, Denial>,
         request: &AccessRequest<'_>,
         trail: &mut Trail,
-    ) -> Result<Principal, Denial> {
-        let principal = self.authenticated(authenticated, trail)?;
-        let manifest = self.checks_without_io(&principal, request, trail)?;
+    ) -> Option<Result<Principal, Denial>> {
+        let checked = self
+            .authenticated(authenticated, trail)
+            .and_then(|principal| {
+                let manifest = self.checks_without_io(&principal, request, trail)?;
+                Ok((principal, manifest))
+            });
+        let (principal, manifest) = match checked {
+            Ok(checked) => checked,
+            Err(denial) => return Some(Err(denial)),
+        };
         trail.rule = DecidingRule::Check(checks::NONE);
-        tools_in_manifest(request, &manifest, trail)?;
-        Ok(principal)
+        let policy = self.check_policy_now(&principal, request, &manifest, trail)?;
+        Some(policy.map(|()| principal))
     }
 
     async fn check_inner(
@@ -561,6 +576,50 @@ impl Guard {
             trail.policy(policy.evaluate_with_rule(&request).await)?;
         }
         Ok(())
+    }
+
+    /// [`check_policy`](Self::check_policy) without awaiting; `None` when the policy cannot
+    /// answer at once, or for a batch (a policy's effects happen once per element, so a batch
+    /// is never half decided here).
+    fn check_policy_now(
+        &self,
+        principal: &Principal,
+        request: &AccessRequest<'_>,
+        manifest: &ToolManifest,
+        trail: &mut Trail,
+    ) -> Option<Result<(), Denial>> {
+        let inner = &*self.inner;
+        let Some(policy) = &inner.policy else {
+            return Some(tools_in_manifest(request, manifest, trail));
+        };
+        let base = PolicyRequest {
+            principal,
+            tool: None,
+            rule: None,
+            arguments: None,
+            method: None,
+            client_ip: request.client_ip,
+            now: inner.clock.now(),
+        };
+        let Some(mcp) = request.mcp else {
+            return Some(trail.policy(policy.evaluate_now(&base)?));
+        };
+        let [message] = mcp.messages() else {
+            return None;
+        };
+        let tool = message.tool.as_deref();
+        let rule = match rule_in_manifest(tool, manifest, trail) {
+            Ok(rule) => rule,
+            Err(denial) => return Some(Err(denial)),
+        };
+        let request = PolicyRequest {
+            tool,
+            rule,
+            arguments: message.arguments,
+            method: message.method.as_deref(),
+            ..base
+        };
+        Some(trail.policy(policy.evaluate_now(&request)?))
     }
 
     /// Whether `principal` may call `tool` as far as scopes go: the rule `tools/list` filtering

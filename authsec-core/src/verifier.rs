@@ -64,6 +64,22 @@ pub trait Policy: Send + Sync + 'static {
         let _ = request;
         None
     }
+
+    /// Whether [`evaluate_now`](Self::evaluate_now) can answer. `false`, the default, means
+    /// every request with this policy is checked by awaiting; `true` lets a request with a warm
+    /// token be checked without a boxed future ([`Guard::check_now`](crate::Guard::check_now)).
+    fn decides_now(&self) -> bool {
+        false
+    }
+
+    /// [`evaluate_with_rule`](Self::evaluate_with_rule) without awaiting, for a policy that can
+    /// decide without I/O. It must give the same outcome, with the same effects (a ruling
+    /// recorded once); `None` means "await me", and must come before any effect. Only asked
+    /// when [`decides_now`](Self::decides_now) is `true`, and never for a JSON-RPC batch.
+    fn evaluate_now(&self, request: &PolicyRequest<'_>) -> Option<PolicyOutcome> {
+        let _ = request;
+        None
+    }
 }
 
 /// A check-5 outcome and the name of the rule that decided it.

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use authsec_core::{
     AccessRequest, Authorization, Claims, Decision, Denial, Guard, GuardBuilder, IncomingRequest,
-    ManualClock, McpHeaders, Policy, PolicyRequest, Principal, Protection, RequestHeaders,
-    RevocationCheck, RuledDecision, TokenSource, TokenVerifier, ToolManifest, Verdict, classify,
+    ManualClock, McpHeaders, Policy, PolicyOutcome, PolicyRequest, Principal, Protection,
+    RequestHeaders, RevocationCheck, RuledDecision, TokenSource, TokenVerifier, ToolManifest,
+    Verdict, classify,
 };
 use serde_json::{Value, json};
 
@@ -276,7 +277,7 @@ async fn check_now_answers_exactly_as_the_awaited_check_once_the_token_is_warm()
 }
 
 #[tokio::test]
-async fn a_guard_with_revocation_or_a_policy_always_awaits() {
+async fn a_guard_with_revocation_or_an_awaiting_policy_always_awaits() {
     let clock = Arc::new(ManualClock::new(NOW));
     for guard in [
         builder(clock.clone())
@@ -361,4 +362,72 @@ async fn protection_check_now_gives_the_verdict_of_check() {
     assert!(
         verdict(&protection.check_now(&request).unwrap()).starts_with("deny invalid_request 400")
     );
+}
+
+/// Denies `add_note` to bob; decides at once when asked to, and counts how it was asked.
+#[derive(Default)]
+struct SyncPolicy {
+    awaited: AtomicUsize,
+    at_once: AtomicUsize,
+}
+
+impl SyncPolicy {
+    fn rule(request: &PolicyRequest<'_>) -> Result<(), Denial> {
+        match (request.principal.subject(), request.tool) {
+            ("bob", Some("add_note")) => Err(Denial::policy_denied("bob may not add notes")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Policy for SyncPolicy {
+    async fn evaluate(&self, request: &PolicyRequest<'_>) -> Result<(), Denial> {
+        self.awaited.fetch_add(1, Ordering::SeqCst);
+        SyncPolicy::rule(request)
+    }
+
+    fn decides_now(&self) -> bool {
+        true
+    }
+
+    fn evaluate_now(&self, request: &PolicyRequest<'_>) -> Option<PolicyOutcome> {
+        self.at_once.fetch_add(1, Ordering::SeqCst);
+        Some(PolicyOutcome::new(SyncPolicy::rule(request)))
+    }
+}
+
+#[tokio::test]
+async fn a_policy_that_decides_at_once_is_asked_without_awaiting_except_for_a_batch() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let policy = Arc::new(SyncPolicy::default());
+    let guard = builder(clock).policy_arc(policy.clone()).build().unwrap();
+    assert!(guard.checks_synchronously());
+    let add = tool_call("add_note");
+    let mcp = classify(&add, McpHeaders::default()).unwrap();
+    for (token, expected) in [
+        (
+            "Bearer bob.write",
+            "deny policy_denied \"bob may not add notes\" 403",
+        ),
+        ("Bearer carol.write", "allow carol"),
+    ] {
+        let access = AccessRequest::new(Authorization::One(token.as_bytes())).mcp(Some(&mcp));
+        let awaited = described(&guard.check_with_rule(&access).await, &guard);
+        let now = described(&guard.check_now(&access).unwrap(), &guard);
+        assert_eq!(now, awaited);
+        assert!(now.starts_with(expected), "{now}");
+    }
+    assert_eq!(policy.awaited.load(Ordering::SeqCst), 2);
+    assert_eq!(policy.at_once.load(Ordering::SeqCst), 2);
+    // A batch is never decided at once: its elements are awaited, each once.
+    let batch = format!(
+        "[{},{}]",
+        String::from_utf8(tool_call("list_notes")).unwrap(),
+        String::from_utf8(add).unwrap()
+    );
+    let mcp = classify(batch.as_bytes(), McpHeaders::default()).unwrap();
+    let access = AccessRequest::new(Authorization::One(b"Bearer bob.write")).mcp(Some(&mcp));
+    assert!(guard.check_now(&access).is_none());
+    assert_eq!(policy.at_once.load(Ordering::SeqCst), 2);
 }

@@ -116,6 +116,9 @@ struct Inner {
     hook: Option<DecisionHook>,
     none: Arc<str>,
     store_rule: Arc<str>,
+    /// No quotas and no rule that awaits (a custom policy): every request is decided at once
+    /// ([`Policy::evaluate_now`]).
+    decides_now: bool,
 }
 
 struct MeteredQuota {
@@ -185,35 +188,67 @@ impl PolicySet {
 
     /// Decides one request (what [`Policy::evaluate`] does, before recording the ruling).
     pub async fn decide(&self, request: &PolicyRequest<'_>) -> Ruling {
-        let inner = &*self.inner;
-        let mut decided_by = inner.none.clone();
-        if let Some(global) = &inner.global {
-            match run(global, request).await {
-                Ok(()) => decided_by = global.name.clone(),
+        let mut decided_by = self.inner.none.clone();
+        for node in self.rules_for(request) {
+            let node = match node {
+                Ok(node) => node,
                 Err(ruling) => return ruling,
-            }
-        }
-        if let Some(name) = request.rule.and_then(|rule| rule.policy.as_deref()) {
-            let Some(node) = inner.named.get(name) else {
-                return Ruling::deny(
-                    Arc::from(name),
-                    Denial::policy_denied(format!(
-                        "the policy {name:?} this tool requires is not configured on this server"
-                    )),
-                );
             };
-            match run(node, request).await {
+            let outcome = if node.sync {
+                node.eval_sync(request, false)
+            } else {
+                node.eval(request).await
+            };
+            match ruling(node, outcome) {
                 Ok(()) => decided_by = node.name.clone(),
                 Err(ruling) => return ruling,
             }
         }
         if let Some(tool) = request.tool
-            && !inner.quotas.is_empty()
+            && !self.inner.quotas.is_empty()
             && let Some(ruling) = self.meter(tool, request).await
         {
             return ruling;
         }
         Ruling::allow(decided_by)
+    }
+
+    /// [`decide`](Self::decide) for a set that decides at once (no quotas, no custom rule).
+    fn decide_now(&self, request: &PolicyRequest<'_>) -> Ruling {
+        let mut decided_by = self.inner.none.clone();
+        for node in self.rules_for(request) {
+            let node = match node {
+                Ok(node) => node,
+                Err(ruling) => return ruling,
+            };
+            match ruling(node, node.eval_sync(request, false)) {
+                Ok(()) => decided_by = node.name.clone(),
+                Err(ruling) => return ruling,
+            }
+        }
+        Ruling::allow(decided_by)
+    }
+
+    /// The rules a request must pass, in order: the global rule, then the tool's (or the
+    /// refusal of a tool whose rule is not configured).
+    fn rules_for<'s>(
+        &'s self,
+        request: &PolicyRequest<'_>,
+    ) -> impl Iterator<Item = Result<&'s Node, Ruling>> {
+        let inner = &*self.inner;
+        let named = request
+            .rule
+            .and_then(|rule| rule.policy.as_deref())
+            .map(|name| match inner.named.get(name) {
+                Some(node) => Ok(&**node),
+                None => Err(Ruling::deny(
+                    Arc::from(name),
+                    Denial::policy_denied(format!(
+                        "the policy {name:?} this tool requires is not configured on this server"
+                    )),
+                )),
+            });
+        inner.global.as_deref().map(Ok).into_iter().chain(named)
     }
 
     /// Counts a call against its quotas; `Some` when it must be refused.
@@ -318,12 +353,8 @@ impl PolicySet {
     }
 }
 
-async fn run(node: &Node, request: &PolicyRequest<'_>) -> Result<(), Ruling> {
-    let outcome = if node.sync {
-        node.eval_sync(request, false)
-    } else {
-        node.eval(request).await
-    };
+/// A rule's outcome as the set's ruling: `Err` for a refusal.
+fn ruling(node: &Node, outcome: Outcome) -> Result<(), Ruling> {
     match outcome {
         Outcome::Allow => Ok(()),
         Outcome::Deny(failure) => Err(Ruling::deny(failure.rule, failure.denial)),
@@ -349,6 +380,21 @@ impl Policy for PolicySet {
         self.record(request, &ruling);
         let rule = ruling.rule.clone();
         PolicyOutcome::new(ruling.into_result()).with_rule(rule)
+    }
+
+    /// Without quotas or custom rules, a set decides without awaiting.
+    fn decides_now(&self) -> bool {
+        self.inner.decides_now
+    }
+
+    fn evaluate_now(&self, request: &PolicyRequest<'_>) -> Option<PolicyOutcome> {
+        if !self.inner.decides_now {
+            return None;
+        }
+        let ruling = self.decide_now(request);
+        self.record(request, &ruling);
+        let rule = ruling.rule.clone();
+        Some(PolicyOutcome::new(ruling.into_result()).with_rule(rule))
     }
 
     /// With bindings configured: the token's scopes that the caller's bindings allow.
@@ -566,6 +612,8 @@ impl PolicySetBuilder {
                 quota,
             });
         }
+        let decides_now =
+            quotas.is_empty() && global.iter().chain(named.values()).all(|node| node.sync);
         Ok(PolicySet {
             inner: Arc::new(Inner {
                 global,
@@ -581,6 +629,7 @@ impl PolicySetBuilder {
                 hook: self.hook,
                 none: Arc::from(NO_RULE),
                 store_rule: Arc::from(QUOTA_STORE_RULE),
+                decides_now,
             }),
         })
     }

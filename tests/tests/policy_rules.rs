@@ -920,3 +920,106 @@ async fn a_custom_policy_cannot_be_a_binding_condition() {
         "bindings[0].when: a binding condition must be made of built-in rules: a custom policy cannot decide scopes"
     );
 }
+
+// ----- deciding without awaiting ----------------------------------------------------------------
+
+/// The verdict, as everything the adapter would send.
+fn sent(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Allow { principal, .. } => format!("allow {}", principal.subject()),
+        Verdict::Deny { response, .. } => format!(
+            "{} {:?} {:?} {}",
+            response.status, response.www_authenticate, response.retry_after, response.body
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_policy_set_without_quotas_or_custom_rules_decides_a_warm_request_without_awaiting() {
+    let rules = || {
+        PolicySet::builder()
+            .rule("fresh_mfa", StepUp::new().acr(["mfa"]).max_age(300))
+            .rule("office", IpCondition::new().allow(["10.0.0.0/8"]).unwrap())
+            .rule(
+                "deploy_rules",
+                Rule::all_of([
+                    Rule::any_of([Rule::reference("office"), Rule::reference("fresh_mfa")]),
+                    Rule::argument(ArgumentCondition::matching("repo", ["acme/*"])),
+                ]),
+            )
+    };
+    let manifest =
+        || manifest_with("deploy", &[], "deploy_rules").tool("ping_tool", Vec::<String>::new());
+    // Two servers alike: one answers from `check_now`, the other by awaiting.
+    let sync = Server::new(manifest(), rules().build().unwrap());
+    let awaited = Server::new(manifest(), rules().build().unwrap());
+    assert!(sync.protection.guard().checks_synchronously());
+    let now = MONDAY_0900_UTC;
+    let exp = now + 3600;
+    let weak = json!({"sub":"alice","acr":"pwd","auth_time":now,"exp":exp});
+    let strong = json!({"sub":"bob","acr":"mfa","auth_time":now,"exp":exp});
+    let cases = [
+        (
+            &weak,
+            "deploy",
+            json!({"repo":"acme/api"}),
+            "10.1.2.3",
+            "allow alice",
+        ),
+        (&weak, "deploy", json!({"repo":"acme/api"}), CLIENT, "401"),
+        (
+            &strong,
+            "deploy",
+            json!({"repo":"acme/api"}),
+            CLIENT,
+            "allow bob",
+        ),
+        (
+            &strong,
+            "deploy",
+            json!({"repo":"evil/x"}),
+            "10.1.2.3",
+            "403",
+        ),
+        (&weak, "ping_tool", json!({}), CLIENT, "allow alice"),
+        (&weak, "unlisted", json!({}), CLIENT, "403"),
+    ];
+    let mut answered = 0;
+    for (claims, tool, arguments, peer, expected) in cases {
+        let token = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let headers = Headers(vec![("authorization".into(), format!("Bearer {token}"))]);
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+                          "params":{"name":tool,"arguments":arguments}})
+        .to_string();
+        let request = IncomingRequest::new(&headers)
+            .peer(Some(peer.parse().unwrap()))
+            .body(Some(body.as_bytes()));
+        // Warm both caches (the first sight of a token is always awaited).
+        sync.protection.check(&request).await;
+        awaited.protection.check(&request).await;
+        let from_now = sync
+            .protection
+            .check_now(&request)
+            .map(|verdict| sent(&verdict));
+        let by_awaiting = sent(&awaited.protection.check(&request).await);
+        assert_eq!(from_now.as_ref(), Some(&by_awaiting), "{tool} from {peer}");
+        assert!(by_awaiting.starts_with(expected), "{by_awaiting}");
+        answered += 1;
+    }
+    assert_eq!(answered, 6);
+
+    // A quota, or a custom rule, makes every request awaited.
+    let quota = Server::new(
+        manifest(),
+        rules()
+            .quota(authsec_policy::Quota::new(
+                "deploys",
+                authsec_policy::QuotaKey::User,
+                authsec_policy::Rate::new(5, std::time::Duration::from_secs(60)).unwrap(),
+            ))
+            .build()
+            .unwrap(),
+    );
+    assert!(!quota.protection.guard().checks_synchronously());
+}
