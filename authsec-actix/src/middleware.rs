@@ -204,14 +204,19 @@ where
     };
 
     let peer = request.peer_addr().map(|addr| addr.ip());
-    let verdict = protection
-        .check(
-            &IncomingRequest::new(&Headers(request.headers()))
-                .query(request.uri().query())
-                .peer(peer)
-                .body(buffered.as_deref()),
-        )
-        .await;
+    let verdict = {
+        let headers = Headers(request.headers());
+        let incoming = IncomingRequest::new(&headers)
+            .query(request.uri().query())
+            .peer(peer)
+            .body(buffered.as_deref());
+        // A warm token is checked at once; only a check that needs I/O is awaited, in a boxed
+        // future so that this one stays small.
+        match protection.check_now(&incoming) {
+            Some(verdict) => verdict,
+            None => Box::pin(protection.check(&incoming)).await,
+        }
+    };
     let (principal, lists_tools, client_ip) = match verdict {
         Verdict::Allow {
             principal,

@@ -123,9 +123,8 @@ impl Claims {
     /// that has the payload's bytes. Accepts and refuses exactly what `from_map` of the parsed
     /// object would.
     pub fn from_json(json: Vec<u8>, source: TokenSource) -> Result<Self, String> {
-        Claims::from_object_text(json, source).map_err(|error| {
-            error.unwrap_or_else(|| "the claims are not a JSON object".to_owned())
-        })
+        Claims::from_object_text(json, source)
+            .map_err(|error| error.unwrap_or_else(|| "the claims are not a JSON object".to_owned()))
     }
 
     /// A verified JWT payload ([`from_json`](Self::from_json)). `Err(None)`: the payload is not
@@ -373,7 +372,9 @@ mod tests {
         assert_eq!(lazy.raw(), eager.raw());
         assert_eq!(lazy.raw().get("tenant"), Some(&json!({"id": 7})));
         assert_eq!(
-            Claims::from_json(b"[1]".to_vec(), TokenSource::Jwt).err().as_deref(),
+            Claims::from_json(b"[1]".to_vec(), TokenSource::Jwt)
+                .err()
+                .as_deref(),
             Some("the claims are not a JSON object")
         );
         assert_eq!(

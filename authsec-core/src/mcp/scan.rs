@@ -373,7 +373,11 @@ mod tests {
                 for byte in 0..=255u8 {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = byte;
-                    assert_eq!(find_special(&bytes), naive(&bytes), "{byte:#x} at {at} of {len}");
+                    assert_eq!(
+                        find_special(&bytes),
+                        naive(&bytes),
+                        "{byte:#x} at {at} of {len}"
+                    );
                     // A second byte after it, which a borrow could flag.
                     for later in [0x00, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0xff] {
                         if at + 1 < len {
