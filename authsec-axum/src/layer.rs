@@ -175,11 +175,11 @@ where
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project! {
-    /// The future of [`Authsec`]. A request that can be decided at once (a body that has
-    /// arrived, a warm token, no revocation check or policy: [`Protection::check_now`]) is
-    /// checked in `call` and this future only awaits the protected service; whatever must wait
-    /// (a body still arriving, a token to verify, a revocation check or a policy, a JSON
-    /// `tools/list` response to filter) goes on in a boxed future.
+    /// The future of [`Authsec`]. A request that can be decided at once (a warm token, no
+    /// revocation check, a policy that decides at once: [`Protection::check_now`]) is checked
+    /// in `call`, or as soon as its body has arrived, and this future then only awaits the
+    /// protected service. Whatever must wait (a token to verify, a revocation check, a policy
+    /// that awaits, a JSON `tools/list` response to filter) goes on in a boxed future.
     pub struct ResponseFuture<S>
     where
         S: Service<Request<Body>>,
@@ -287,8 +287,8 @@ where
 }
 
 /// Everything that needs no waiting, done in `call`. A POST body is read as far as it has
-/// arrived (polled with a no-op waker: if it is not all there, the boxed future polls it again
-/// with the task's own).
+/// arrived (polled with a no-op waker: if it is not all there, the future polls it again with
+/// the task's own).
 #[inline(always)]
 fn begin<S, ReqBody, ResBody>(
     protection: &Arc<Protection>,

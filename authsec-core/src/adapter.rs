@@ -345,9 +345,9 @@ impl Protection {
     }
 
     /// [`check`](Self::check) without awaiting, when the [`Guard`] can decide without I/O
-    /// ([`Guard::check_now`]: a warm token, no revocation check, no policy). `None` means call
-    /// [`check`](Self::check), which gives the same verdict; adapters try this first so a warm
-    /// request needs no boxed future.
+    /// ([`Guard::check_now`]: a warm token, no revocation check, a policy that decides at once).
+    /// `None` means call [`check`](Self::check), which gives the same verdict; adapters try this
+    /// first so a warm request needs no boxed future.
     pub fn check_now<H: RequestHeaders + ?Sized>(
         &self,
         request: &IncomingRequest<'_, H>,

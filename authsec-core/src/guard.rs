@@ -28,7 +28,7 @@ use crate::error::ConfigError;
 use crate::jwt::DEFAULT_LEEWAY_SECONDS;
 use crate::manifest::{ToolManifest, ToolRule};
 use crate::manifest_source::ManifestSource;
-use crate::mcp::McpRequest;
+use crate::mcp::{McpMessage, McpRequest};
 use crate::principal::{Principal, TokenSource};
 use crate::resource::{ProtectedResourceMetadata, Resource};
 use crate::scope::validate_scope_token;
@@ -498,15 +498,7 @@ impl Guard {
         let Some(policy) = &inner.policy else {
             return Ok(());
         };
-        let base = PolicyRequest {
-            principal,
-            tool: None,
-            rule: None,
-            arguments: None,
-            method: None,
-            client_ip: request.client_ip,
-            now: inner.clock.now(),
-        };
+        let base = self.policy_base(principal, request);
         if !inner.required_scopes.is_empty()
             && let Some(effective) = policy.effective_scopes(&base)
             && !effective.contains_all(&inner.required_scopes)
@@ -521,13 +513,7 @@ impl Guard {
             let Some(rule) = tool.and_then(|t| manifest.rule_for(t)) else {
                 continue;
             };
-            let call_request = PolicyRequest {
-                tool,
-                rule: Some(rule),
-                arguments: call.arguments,
-                method: call.method.as_deref(),
-                ..base
-            };
+            let call_request = for_message(base, call, Some(rule));
             if let Some(effective) = policy.effective_scopes(&call_request)
                 && !rule.is_satisfied_by(&effective)
             {
@@ -551,31 +537,29 @@ impl Guard {
         let Some(policy) = &inner.policy else {
             return tools_in_manifest(request, manifest, trail);
         };
-        let base = PolicyRequest {
-            principal,
-            tool: None,
-            rule: None,
-            arguments: None,
-            method: None,
-            client_ip: request.client_ip,
-            now: inner.clock.now(),
-        };
+        let base = self.policy_base(principal, request);
         let Some(mcp) = request.mcp else {
             return trail.policy(policy.evaluate_with_rule(&base).await);
         };
         for message in mcp.messages() {
-            let tool = message.tool.as_deref();
-            let rule = rule_in_manifest(tool, manifest, trail)?;
-            let request = PolicyRequest {
-                tool,
-                rule,
-                arguments: message.arguments,
-                method: message.method.as_deref(),
-                ..base
-            };
+            let rule = rule_in_manifest(message.tool.as_deref(), manifest, trail)?;
+            let request = for_message(base, message, rule);
             trail.policy(policy.evaluate_with_rule(&request).await)?;
         }
         Ok(())
+    }
+
+    /// What the policy is asked about a request as a whole (the base of what it is asked about
+    /// each of its messages: [`for_message`]).
+    fn policy_base<'a>(
+        &self,
+        principal: &'a Principal,
+        request: &AccessRequest<'_>,
+    ) -> PolicyRequest<'a> {
+        PolicyRequest {
+            client_ip: request.client_ip,
+            ..PolicyRequest::new(principal, self.inner.clock.now())
+        }
     }
 
     /// [`check_policy`](Self::check_policy) without awaiting; `None` when the policy cannot
@@ -592,33 +576,18 @@ impl Guard {
         let Some(policy) = &inner.policy else {
             return Some(tools_in_manifest(request, manifest, trail));
         };
-        let base = PolicyRequest {
-            principal,
-            tool: None,
-            rule: None,
-            arguments: None,
-            method: None,
-            client_ip: request.client_ip,
-            now: inner.clock.now(),
-        };
+        let base = self.policy_base(principal, request);
         let Some(mcp) = request.mcp else {
             return Some(trail.policy(policy.evaluate_now(&base)?));
         };
         let [message] = mcp.messages() else {
             return None;
         };
-        let tool = message.tool.as_deref();
-        let rule = match rule_in_manifest(tool, manifest, trail) {
+        let rule = match rule_in_manifest(message.tool.as_deref(), manifest, trail) {
             Ok(rule) => rule,
             Err(denial) => return Some(Err(denial)),
         };
-        let request = PolicyRequest {
-            tool,
-            rule,
-            arguments: message.arguments,
-            method: message.method.as_deref(),
-            ..base
-        };
+        let request = for_message(base, message, rule);
         Some(trail.policy(policy.evaluate_now(&request)?))
     }
 
@@ -772,6 +741,21 @@ fn rule_in_manifest<'m>(
             ))
             .with_tool(truncate(tool)))
         }
+    }
+}
+
+/// What a policy is asked about one message of the request.
+fn for_message<'a>(
+    base: PolicyRequest<'a>,
+    message: &'a McpMessage<'_>,
+    rule: Option<&'a ToolRule>,
+) -> PolicyRequest<'a> {
+    PolicyRequest {
+        tool: message.tool.as_deref(),
+        rule,
+        arguments: message.arguments,
+        method: message.method.as_deref(),
+        ..base
     }
 }
 
