@@ -250,10 +250,12 @@ where
             .get(&SESSION_ID)
             .and_then(|v| v.to_str().ok()),
     );
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = || {
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    };
     match protection.response_filter(lists_tools, content_type) {
         ResponseFilter::None => Ok(response.map_into_left_body()),
         ResponseFilter::Sse => {

@@ -521,13 +521,12 @@ impl After {
                 .get(&SESSION_ID)
                 .and_then(|v| v.to_str().ok()),
         );
-        if !lists_tools {
-            return Ok(response.map(Body::new));
-        }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
+        let content_type = || {
+            response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+        };
         match protection.response_filter(lists_tools, content_type) {
             ResponseFilter::None => Ok(response.map(Body::new)),
             ResponseFilter::Sse => {

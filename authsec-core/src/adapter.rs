@@ -82,6 +82,17 @@ pub trait RequestHeaders {
     }
 }
 
+/// Headers as `(name, value)` pairs, names matched case-insensitively: for an adapter over a
+/// framework without a header map, and for tests.
+impl<N: AsRef<str>, V: AsRef<[u8]>> RequestHeaders for [(N, V)] {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.iter()
+            .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+            .collect()
+    }
+}
+
 /// What an adapter hands over about one request to a protected path.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -474,12 +485,17 @@ impl Protection {
         }
     }
 
-    /// How to filter the response of an allowed request, from its `Content-Type`.
-    pub fn response_filter(&self, lists_tools: bool, content_type: Option<&str>) -> ResponseFilter {
+    /// How to filter the response of an allowed request, from its `Content-Type` (read only
+    /// when the request listed tools: most responses need no header look-up).
+    pub fn response_filter<'a>(
+        &self,
+        lists_tools: bool,
+        content_type: impl FnOnce() -> Option<&'a str>,
+    ) -> ResponseFilter {
         if !lists_tools || !self.filter_tools_list {
             return ResponseFilter::None;
         }
-        let content_type = content_type.unwrap_or("").trim().to_ascii_lowercase();
+        let content_type = content_type().unwrap_or("").trim().to_ascii_lowercase();
         if content_type.starts_with("text/event-stream") {
             ResponseFilter::Sse
         } else if content_type.starts_with("application/json") {
@@ -688,18 +704,6 @@ mod tests {
     use super::*;
     use crate::verifier::RejectAll;
 
-    struct Map(Vec<(&'static str, &'static str)>);
-
-    impl RequestHeaders for Map {
-        fn values(&self, name: &str) -> Vec<&[u8]> {
-            self.0
-                .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, v)| v.as_bytes())
-                .collect()
-        }
-    }
-
     fn protection() -> Protection {
         let guard = Guard::builder("https://h/mcp")
             .authorization_server("https://as")
@@ -723,8 +727,8 @@ mod tests {
     #[tokio::test]
     async fn an_unparseable_body_is_refused_before_the_token() {
         let p = protection();
-        let headers = Map(vec![]);
-        let request = IncomingRequest::new(&headers).body(Some(b"not json"));
+        let headers: [(&str, &str); 0] = [];
+        let request = IncomingRequest::new(&headers[..]).body(Some(b"not json"));
         let Verdict::Deny { response, .. } = p.check(&request).await else {
             panic!()
         };
@@ -852,19 +856,19 @@ mod tests {
     fn only_tools_list_json_and_sse_responses_are_filtered() {
         let p = protection();
         assert_eq!(
-            p.response_filter(true, Some("text/event-stream")),
+            p.response_filter(true, || Some("text/event-stream")),
             ResponseFilter::Sse
         );
         assert_eq!(
-            p.response_filter(true, Some("application/json; charset=utf-8")),
+            p.response_filter(true, || Some("application/json; charset=utf-8")),
             ResponseFilter::Json
         );
         assert_eq!(
-            p.response_filter(false, Some("application/json")),
+            p.response_filter(false, || Some("application/json")),
             ResponseFilter::None
         );
         assert_eq!(
-            p.response_filter(true, Some("text/plain")),
+            p.response_filter(true, || Some("text/plain")),
             ResponseFilter::None
         );
     }

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use authsec_core::{
     AccessRequest, Authorization, Claims, Decision, Denial, Guard, GuardBuilder, IncomingRequest,
     ManualClock, McpHeaders, Policy, PolicyOutcome, PolicyRequest, Principal, Protection,
-    RequestHeaders, RevocationCheck, RuledDecision, TokenSource, TokenVerifier, ToolManifest,
-    Verdict, classify,
+    RevocationCheck, RuledDecision, TokenSource, TokenVerifier, ToolManifest, Verdict, classify,
 };
 use serde_json::{Value, json};
 
@@ -296,18 +295,6 @@ async fn a_guard_with_revocation_or_an_awaiting_policy_always_awaits() {
     }
 }
 
-struct Headers(Vec<(&'static str, &'static str)>);
-
-impl RequestHeaders for Headers {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-            .collect()
-    }
-}
-
 fn verdict(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Allow {
@@ -331,34 +318,36 @@ async fn protection_check_now_gives_the_verdict_of_check() {
     let clock = Arc::new(ManualClock::new(NOW));
     let protection = Protection::new(builder(clock).build().unwrap());
     let list = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    let requests: Vec<(Headers, Option<&[u8]>)> =
+    /// Headers as `(name, value)` pairs, and the body.
+    type Request<'a> = (Vec<(&'a str, &'a str)>, Option<&'a [u8]>);
+    let requests: Vec<Request<'_>> =
         vec![
-        (Headers(vec![]), None),
-        (Headers(vec![("authorization", "Bearer carol.1")]), None),
-        (Headers(vec![("authorization", "Bearer carol.1")]), Some(list)),
-        (Headers(vec![("authorization", "Bearer carol.1")]), Some(b"not json")),
+        (vec![], None),
+        (vec![("authorization", "Bearer carol.1")], None),
+        (vec![("authorization", "Bearer carol.1")], Some(list)),
+        (vec![("authorization", "Bearer carol.1")], Some(b"not json")),
         (
-            Headers(vec![("authorization", "Bearer carol.1"), ("mcp-session-id", "s1")]),
+            vec![("authorization", "Bearer carol.1"), ("mcp-session-id", "s1")],
             Some(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add_note"}}"#),
         ),
     ];
     for (headers, body) in &requests {
-        let request = IncomingRequest::new(headers).body(*body);
+        let request = IncomingRequest::new(headers.as_slice()).body(*body);
         let first = protection.check_now(&request).map(|v| verdict(&v));
         let awaited = verdict(&protection.check(&request).await);
         let warm = protection.check_now(&request).map(|v| verdict(&v));
-        assert_eq!(warm.as_ref(), Some(&awaited), "{:?}", headers.0);
+        assert_eq!(warm.as_ref(), Some(&awaited), "{:?}", headers);
         if let Some(first) = first {
             assert_eq!(first, awaited);
         }
     }
-    let headers = Headers(vec![("authorization", "Bearer carol.1")]);
-    let request = IncomingRequest::new(&headers).body(Some(list));
+    let headers = vec![("authorization", "Bearer carol.1")];
+    let request = IncomingRequest::new(headers.as_slice()).body(Some(list));
     assert_eq!(
         verdict(&protection.check_now(&request).unwrap()),
         "allow carol true None"
     );
-    let request = IncomingRequest::new(&headers).body(Some(b"not json"));
+    let request = IncomingRequest::new(headers.as_slice()).body(Some(b"not json"));
     assert!(
         verdict(&protection.check_now(&request).unwrap()).starts_with("deny invalid_request 400")
     );

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
-use authsec_core::adapter::{IncomingRequest, RequestHeaders};
+use authsec_core::adapter::IncomingRequest;
 use authsec_core::principal::fingerprint;
 use authsec_core::{Protection, Verdict};
 use authsec_jwks::{RemoteIssuer, ValidationMode};
@@ -80,18 +80,6 @@ impl Capture {
     }
 }
 
-struct Headers(Vec<(&'static str, String)>);
-
-impl RequestHeaders for Headers {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-            .collect()
-    }
-}
-
 async fn protection(issuer: &DevIssuer) -> Protection {
     let remote = RemoteIssuer::discover(issuer.issuer()).await.unwrap();
     let (manifest, policies) = PolicyConfig::from_toml_str(POLICY).unwrap().into_parts();
@@ -113,11 +101,10 @@ async fn call(protection: &Protection, token: Option<&str>, tool: &str) -> Verdi
     if let Some(token) = token {
         headers.push(("authorization", format!("Bearer {token}")));
     }
-    let headers = Headers(headers);
     let body = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
     );
-    let request = IncomingRequest::new(&headers)
+    let request = IncomingRequest::new(&headers[..])
         .peer(Some(PEER))
         .body(Some(body.as_bytes()));
     protection.check(&request).await
@@ -292,8 +279,8 @@ async fn every_decision_is_one_audit_event_naming_who_what_and_the_deciding_rule
     );
 
     // A body that is not JSON-RPC is refused before the token is looked at.
-    let headers = Headers(vec![("authorization", format!("Bearer {reader}"))]);
-    let request = IncomingRequest::new(&headers).body(Some(b"not json"));
+    let headers = [("authorization", format!("Bearer {reader}"))];
+    let request = IncomingRequest::new(&headers[..]).body(Some(b"not json"));
     protection.check(&request).await;
     let events: Vec<Event> = capture.take().into_iter().map(without_latency).collect();
     assert_eq!(

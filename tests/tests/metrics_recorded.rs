@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use authsec_core::adapter::{IncomingRequest, RequestHeaders};
+use authsec_core::adapter::IncomingRequest;
 use authsec_core::metric;
 use authsec_core::{Protection, Verdict};
 use authsec_jwks::{ClientCredentials, JwksCache, RemoteIssuer, TokenStatus, ValidationMode};
@@ -34,29 +34,15 @@ rate = "1/minute"
 tools = ["add_note"]
 "#;
 
-struct Headers(Vec<(&'static str, String)>);
-
-impl RequestHeaders for Headers {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_bytes())
-            .collect()
-    }
-}
-
 async fn call(protection: &Protection, token: Option<&str>, tool: &str) -> Verdict {
-    let headers = Headers(
-        token
-            .map(|t| ("authorization", format!("Bearer {t}")))
-            .into_iter()
-            .collect(),
-    );
+    let headers: Vec<_> = token
+        .map(|t| ("authorization", format!("Bearer {t}")))
+        .into_iter()
+        .collect();
     let body =
         format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}"}}}}"#);
     protection
-        .check(&IncomingRequest::new(&headers).body(Some(body.as_bytes())))
+        .check(&IncomingRequest::new(headers.as_slice()).body(Some(body.as_bytes())))
         .await
 }
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use authsec_core::{
     Claims, ConfigError, Denial, Guard, IncomingRequest, ManualClock, Policy, PolicyRequest,
-    Principal, Protection, RenderedDenial, RequestHeaders, TokenSource, TokenVerifier,
-    ToolManifest, ToolRule, Verdict,
+    Principal, Protection, RenderedDenial, TokenSource, TokenVerifier, ToolManifest, ToolRule,
+    Verdict,
 };
 use authsec_policy::{
     ArgumentCondition, Binding, IpCondition, PolicyConfig, PolicySet, Rule, StepUp, TimeWindow,
@@ -40,18 +40,6 @@ impl TokenVerifier for ClaimsToken {
             return Err(Denial::invalid_token("not a test token"));
         };
         Claims::from_map(map, TokenSource::Jwt).map_err(Denial::invalid_token)
-    }
-}
-
-struct Headers(Vec<(String, String)>);
-
-impl RequestHeaders for Headers {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_bytes())
-            .collect()
     }
 }
 
@@ -93,10 +81,9 @@ impl Server {
         let token = URL_SAFE_NO_PAD.encode(claims.to_string());
         let mut headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
         headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        let headers = Headers(headers);
         let body = body.to_string();
         let peer: IpAddr = peer.parse().expect("peer address");
-        let request = IncomingRequest::new(&headers)
+        let request = IncomingRequest::new(&headers[..])
             .peer(Some(peer))
             .body(Some(body.as_bytes()));
         match self.protection.check(&request).await {
@@ -432,8 +419,8 @@ async fn argument_condition_allows_listed_and_matching_values_only() {
     // A member sent twice could be read differently by the tool: refused.
     let twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deploy","arguments":{"repo":"acme/api","repo":"evil/x"}}}"#;
     let token = URL_SAFE_NO_PAD.encode(alice.to_string());
-    let headers = Headers(vec![("authorization".into(), format!("Bearer {token}"))]);
-    let request = IncomingRequest::new(&headers)
+    let headers = [("authorization", format!("Bearer {token}"))];
+    let request = IncomingRequest::new(&headers[..])
         .peer(Some(CLIENT.parse().unwrap()))
         .body(Some(twice.as_bytes()));
     let Verdict::Deny { response, .. } = server.protection.check(&request).await else {
@@ -988,11 +975,11 @@ async fn a_policy_set_without_quotas_or_custom_rules_decides_a_warm_request_with
     let mut answered = 0;
     for (claims, tool, arguments, peer, expected) in cases {
         let token = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let headers = Headers(vec![("authorization".into(), format!("Bearer {token}"))]);
+        let headers = [("authorization", format!("Bearer {token}"))];
         let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
                           "params":{"name":tool,"arguments":arguments}})
         .to_string();
-        let request = IncomingRequest::new(&headers)
+        let request = IncomingRequest::new(&headers[..])
             .peer(Some(peer.parse().unwrap()))
             .body(Some(body.as_bytes()));
         // Warm both caches (the first sight of a token is always awaited).
