@@ -15,13 +15,12 @@
 use std::sync::{Arc, Once};
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::b64;
 use crate::clock::Clock;
 use crate::denial::Denial;
 use crate::error::ConfigError;
@@ -388,6 +387,7 @@ impl<K: KeyResolver> JwtVerifier<K> {
 /// The header parameters we read. Unknown members are ignored; key-locating members (`jku`,
 /// `x5u`, `jwk`, `x5c`) are deliberately never read.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Header<'a> {
     #[serde(borrow)]
     alg: std::borrow::Cow<'a, str>,
@@ -411,25 +411,40 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
                 rules.max_token_bytes
             )));
         }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        // The first and the last dot, and none between (a JWE has four).
+        let bytes = token.as_bytes();
+        let (Some(first), Some(last)) = (memchr::memchr(b'.', bytes), memchr::memrchr(b'.', bytes))
         else {
-            return Err(Denial::invalid_token(
-                "the token is not a signed JWT (expected three dot-separated parts)",
-            ));
+            return Err(not_a_jws());
         };
-        let header_json = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| Denial::invalid_token("the JWT header is not base64url"))?;
+        if first == last || memchr::memchr(b'.', &bytes[first + 1..last]).is_some() {
+            return Err(not_a_jws());
+        }
+        let (header_b64, payload_b64, signature_b64) =
+            (&token[..first], &token[first + 1..last], &token[last + 1..]);
+        // A header is a few dozen bytes: decoded on the stack unless it is unusually long.
+        let mut stack = [0u8; 384];
+        let heap;
+        let header_json = match b64::decode_into(header_b64, &mut stack) {
+            Some(json) => json,
+            None => {
+                heap = b64::decode(header_b64)
+                    .ok_or_else(|| Denial::invalid_token("the JWT header is not base64url"))?;
+                &heap[..]
+            }
+        };
         // serde would also fill a struct from a JSON array, by position; RFC 7515 says object.
-        if !crate::mcp::starts_as_object(&header_json) {
+        if !crate::mcp::starts_as_object(header_json) {
             return Err(Denial::invalid_token(
                 "the JWT header is not a JSON object with alg",
             ));
         }
-        let header: Header<'_> = serde_json::from_slice(&header_json)
-            .map_err(|_| Denial::invalid_token("the JWT header is not a JSON object with alg"))?;
+        let header = match header_fast(header_json) {
+            Some(header) => header,
+            None => serde_json::from_slice::<Header<'_>>(header_json).map_err(|_| {
+                Denial::invalid_token("the JWT header is not a JSON object with alg")
+            })?,
+        };
         if header.enc.is_some() {
             return Err(Denial::invalid_token(
                 "encrypted tokens (JWE) are not accepted",
@@ -495,9 +510,8 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
             return Err(Denial::invalid_token("the token signature is invalid"));
         }
 
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| Denial::invalid_token("the JWT payload is not base64url"))?;
+        let payload = b64::decode(payload_b64)
+            .ok_or_else(|| Denial::invalid_token("the JWT payload is not base64url"))?;
         let claims = Claims::from_jwt_payload(payload).map_err(|error| match error {
             Some(claim) => Denial::invalid_token(claim),
             None => Denial::invalid_token("the JWT payload is not a JSON object"),
@@ -508,6 +522,59 @@ impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
         }
         Ok(claims)
     }
+}
+
+/// The typical header (`alg`, `typ` and `kid` as plain strings, other members skipped) in one
+/// pass, or `None` when serde must decide: `crit`, `enc`, a duplicate, a `null`, escapes,
+/// anything invalid. It never changes a result (`tests::the_header_fast_path_agrees_with_serde`).
+fn header_fast(json: &[u8]) -> Option<Header<'_>> {
+    use std::borrow::Cow::Borrowed;
+    let mut scan = crate::mcp::scan::Scan::new(json, true)?;
+    let (mut alg, mut typ, mut kid) = (None, None, None);
+    scan.whitespace();
+    scan.expect(b'{')?;
+    loop {
+        scan.whitespace();
+        let name = scan.plain_bytes()?;
+        scan.whitespace();
+        scan.expect(b':')?;
+        scan.whitespace();
+        match name {
+            b"alg" | b"typ" | b"kid" => {
+                let slot = match name {
+                    b"alg" => &mut alg,
+                    b"typ" => &mut typ,
+                    _ => &mut kid,
+                };
+                // serde refuses a duplicate; a `null` or another type is serde's to read.
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = Some(scan.plain_string()?);
+            }
+            b"crit" | b"enc" => return None,
+            _ => scan.skip_value(1)?,
+        }
+        scan.whitespace();
+        match scan.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    scan.whitespace();
+    scan.at_end().then_some(())?;
+    Some(Header {
+        alg: Borrowed(alg?),
+        typ: typ.map(Borrowed),
+        kid: kid.map(Borrowed),
+        crit: None,
+        enc: None,
+    })
+}
+
+fn not_a_jws() -> Denial {
+    Denial::invalid_token("the token is not a signed JWT (expected three dot-separated parts)")
 }
 
 fn check_typ(policy: TypPolicy, typ: Option<&str>) -> Result<(), Denial> {
@@ -577,5 +644,75 @@ fn truncate(s: &str) -> &str {
     match s.char_indices().nth(64) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_serde(json: &[u8]) -> Option<Header<'_>> {
+        serde_json::from_slice(json).ok()
+    }
+
+    const TYPICAL: [&str; 3] = [
+        r#"{"alg":"RS256","typ":"at+jwt","kid":"k-2026-11"}"#,
+        r#"{ "typ" : "JWT", "alg" : "ES256", "kid" : "Zm9v", "x5t" : "abc", "n" : [1, {"a": true}] }"#,
+        r#"{"alg":"EdDSA"}"#,
+    ];
+
+    /// Whenever the fast path answers for a header or one of its mutations, serde reads the
+    /// same header.
+    #[test]
+    fn the_header_fast_path_agrees_with_serde() {
+        const BYTES: &[u8] = b"{}[]\",:\\ \t0-1.enulltrfa\xc3\xa9\xff";
+        let (mut checked, mut answered) = (0, 0);
+        for seed in TYPICAL {
+            assert_eq!(header_fast(seed.as_bytes()), by_serde(seed.as_bytes()));
+            assert!(header_fast(seed.as_bytes()).is_some(), "{seed}");
+            let seed = seed.as_bytes();
+            for at in 0..seed.len() {
+                let mut variants = vec![{
+                    let mut deleted = seed.to_vec();
+                    deleted.remove(at);
+                    deleted
+                }];
+                for &byte in BYTES {
+                    let mut replaced = seed.to_vec();
+                    replaced[at] = byte;
+                    variants.push(replaced);
+                    let mut inserted = seed.to_vec();
+                    inserted.insert(at, byte);
+                    variants.push(inserted);
+                }
+                for json in &variants {
+                    checked += 1;
+                    if let Some(fast) = header_fast(json) {
+                        answered += 1;
+                        let text = String::from_utf8_lossy(json);
+                        assert_eq!(Some(fast), by_serde(json), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(checked > 5_000, "{checked}");
+        assert!(answered > checked / 4, "{answered} of {checked}");
+    }
+
+    #[test]
+    fn the_header_fast_path_leaves_unusual_headers_to_serde() {
+        for json in [
+            r#"{"alg":"RS256","alg":"none"}"#,
+            r#"{"alg":"RS256","crit":["exp"]}"#,
+            r#"{"alg":"RS256","enc":"A128GCM"}"#,
+            r#"{"alg":"RS256","kid":null}"#,
+            r#"{"alg":"RS\u003256"}"#,
+            r#"{"alg":"RS256","x":1e400}"#,
+            r#"{"typ":"at+jwt"}"#,
+            r#"["RS256"]"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(header_fast(json.as_bytes()), None, "{json}");
+        }
     }
 }

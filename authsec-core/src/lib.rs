@@ -73,6 +73,7 @@ macro_rules! non_string_scalars_as {
 
 pub mod adapter;
 pub mod audit;
+mod b64;
 pub mod bearer;
 pub mod client_ip;
 pub mod clock;

@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::denial::Denial;
 
-mod scan;
+pub(crate) mod scan;
 
 /// One JSON-RPC message of a POST body.
 #[derive(Clone, Debug)]

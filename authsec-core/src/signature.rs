@@ -25,8 +25,6 @@ mod aws_lc {
     use aws_lc_rs::signature::{
         self as sig, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm,
     };
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::Algorithm;
     use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 
@@ -57,7 +55,7 @@ mod aws_lc {
     }
 
     fn parse(jwk: &Jwk, algorithm: Algorithm) -> Option<ParsedPublicKey> {
-        let b64 = |value: &str| URL_SAFE_NO_PAD.decode(value).ok();
+        let b64 = crate::b64::decode;
         match &jwk.algorithm {
             AlgorithmParameters::RSA(params) => {
                 let (n, e) = (b64(&params.n)?, b64(&params.e)?);
@@ -96,13 +94,12 @@ mod aws_lc {
             signature_b64: &str,
         ) -> Option<bool> {
             let (_, key) = self.keys.iter().find(|(alg, _)| *alg == algorithm)?;
-            // Decoded on the stack; the same engine (and so the same strictness) as
-            // jsonwebtoken's.
-            let mut signature = [0u8; MAX_SIGNATURE_BYTES + 3];
-            let Ok(len) = URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut signature) else {
+            // Decoded on the stack, as strictly as jsonwebtoken would (crate::b64).
+            let mut signature = [0u8; MAX_SIGNATURE_BYTES];
+            let Some(signature) = crate::b64::decode_into(signature_b64, &mut signature) else {
                 return Some(false);
             };
-            Some(key.verify_sig(message, &signature[..len]).is_ok())
+            Some(key.verify_sig(message, signature).is_ok())
         }
     }
 }

@@ -60,14 +60,7 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
 
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
-    // serde_json accepts only UTF-8 (outside strings JSON is ASCII; inside, it checks), so one
-    // check up front lets every slice below be text.
-    let text = std::str::from_utf8(json).ok()?;
-    let mut scan = Scan {
-        text,
-        json: text.as_bytes(),
-        at: 0,
-    };
+    let mut scan = Scan::new(json, false)?;
     scan.whitespace();
     scan.expect(b'{')?;
     let mut method: Option<&str> = None;
@@ -105,7 +98,7 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
         }
     }
     scan.whitespace();
-    if scan.at != json.len() {
+    if !scan.at_end() {
         return None;
     }
     let mut message = McpMessage {
@@ -135,36 +128,59 @@ struct Params<'a> {
     arguments: Option<JsonText<'a>>,
 }
 
-struct Scan<'a> {
+/// A cursor over one JSON text. Also the fast path of the JWT payload reader
+/// (`crate::payload`), which needs [`integers_only`](Self::new).
+pub(crate) struct Scan<'a> {
     text: &'a str,
     json: &'a [u8],
     at: usize,
+    /// Numbers with a fraction, an exponent or more than 18 digits are left to serde (which
+    /// refuses a float that overflows when it reads values, as `serde_json::Value` does).
+    integers_only: bool,
 }
 
 impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
+    /// A cursor at the start of `json`, or `None` when it is not UTF-8 (serde_json accepts only
+    /// UTF-8, and outside strings JSON is ASCII, so one check up front lets every slice below be
+    /// text).
+    pub(crate) fn new(json: &'a [u8], integers_only: bool) -> Option<Self> {
+        let text = std::str::from_utf8(json).ok()?;
+        Some(Scan {
+            text,
+            json,
+            at: 0,
+            integers_only,
+        })
+    }
+
+    /// Whether the whole text has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.at == self.json.len()
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.json.get(self.at).copied()
     }
 
-    fn next(&mut self) -> Option<u8> {
+    pub(crate) fn next(&mut self) -> Option<u8> {
         let byte = self.peek()?;
         self.at += 1;
         Some(byte)
     }
 
-    fn expect(&mut self, byte: u8) -> Option<()> {
+    pub(crate) fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 
     /// JSON's four whitespace bytes (not form feed, which `is_ascii_whitespace` admits).
-    fn whitespace(&mut self) {
+    pub(crate) fn whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.at += 1;
         }
     }
 
     /// A string of printable ASCII without escapes, as text; `None` for anything else.
-    fn plain_string(&mut self) -> Option<&'a str> {
+    pub(crate) fn plain_string(&mut self) -> Option<&'a str> {
         let len = self.plain_bytes()?.len();
         // It ends just before the closing quote at `self.at - 1`.
         self.text.get(self.at - 1 - len..self.at - 1)
@@ -172,7 +188,7 @@ impl<'a> Scan<'a> {
 
     /// The bytes of a string of printable ASCII without escapes (keys are compared as bytes);
     /// `None` for anything else.
-    fn plain_bytes(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn plain_bytes(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
         let rest = &self.json[start..];
@@ -208,7 +224,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Skips any value, validating its syntax; `None` where serde must decide.
-    fn skip_value(&mut self, depth: usize) -> Option<()> {
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
             b'{' => {
@@ -265,13 +281,16 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
         (self.json.get(self.at..end)? == word).then(|| self.at = end)
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     fn number(&mut self) -> Option<()> {
+        if self.integers_only {
+            return self.integer().map(drop);
+        }
         if self.peek() == Some(b'-') {
             self.at += 1;
         }
@@ -292,6 +311,54 @@ impl<'a> Scan<'a> {
             self.some_digits()?;
         }
         Some(())
+    }
+
+    /// A non-negative integer of at most 18 digits (so any fits in a `u64`), not followed by a
+    /// fraction or an exponent; `None` for anything else.
+    pub(crate) fn integer(&mut self) -> Option<u64> {
+        let start = self.at;
+        let mut value = 0u64;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value * 10 + u64::from(digit - b'0');
+            self.at += 1;
+            if self.at - start > 18 {
+                return None;
+            }
+        }
+        let len = self.at - start;
+        // No leading zero (`0` alone is fine), at least one digit, no fraction or exponent.
+        if len == 0
+            || (len > 1 && self.json[start] == b'0')
+            || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        Some(value)
+    }
+
+    /// An array of strings of printable ASCII without escapes, each mapped by `item`; `None`
+    /// for anything else.
+    pub(crate) fn plain_strings<T>(
+        &mut self,
+        mut item: impl FnMut(&'a str) -> T,
+    ) -> Option<Vec<T>> {
+        self.expect(b'[')?;
+        let mut items = Vec::new();
+        self.whitespace();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Some(items);
+        }
+        loop {
+            self.whitespace();
+            items.push(item(self.plain_string()?));
+            self.whitespace();
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(items),
+                _ => return None,
+            }
+        }
     }
 
     fn digits(&mut self) {
