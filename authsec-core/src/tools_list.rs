@@ -17,6 +17,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_json::value::RawValue;
 
 use crate::mcp::JsonStr as Key;
+use crate::mcp::scan::Scan;
 
 /// Filters one JSON-RPC response (or an array of them). Returns `None` when nothing was changed
 /// (not JSON, or no non-empty `result.tools` array), so the caller can forward the original
@@ -26,6 +27,110 @@ use crate::mcp::JsonStr as Key;
 /// accepts; duplicate `result` or `tools` members are all filtered, so no JSON parser downstream
 /// can read a tool the caller may not call. The result is marked `"cacheScope": "private"`.
 pub fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
+    match filter_fast(body, allow) {
+        Some(filtered) => filtered,
+        None => filter_by_serde(body, allow),
+    }
+}
+
+/// The common response in one hand-written pass ([`Scan`]), or `None` when serde must decide:
+/// one response object (not a batch) with at most one `result`, an object with at most one
+/// `tools`, an array of objects; keys and tool names printable ASCII without escapes; nothing
+/// invalid. It never changes a result (`tests::the_fast_path_agrees_with_serde`); on a list of
+/// 100 tools it takes about a quarter of the serde path's instructions.
+fn filter_fast(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Option<Vec<u8>>> {
+    let mut scan = Scan::new(body, false)?;
+    let mut edits = Edits {
+        body,
+        base: body.as_ptr() as usize,
+        allow,
+        list: Vec::new(),
+    };
+    let mut results = 0;
+    scan.whitespace();
+    scan.object(|scan, key| match key {
+        b"result" => {
+            results += 1;
+            if results > 1 || scan.peek() != Some(b'{') {
+                return None;
+            }
+            result_fast(scan, &mut edits)
+        }
+        _ => scan.skip_value(1),
+    })?;
+    scan.whitespace();
+    if !scan.at_end() {
+        return None;
+    }
+    Some((!edits.list.is_empty()).then(|| edits.apply(body)))
+}
+
+/// A response's `result` object ([`ResultObject`] on the fast path).
+fn result_fast(scan: &mut Scan<'_>, edits: &mut Edits<'_>) -> Option<()> {
+    let mut cache_scope = Vec::new();
+    let mut tools = 0;
+    let mut list_end = None;
+    scan.object(|scan, key| match key {
+        b"tools" => {
+            tools += 1;
+            if tools > 1 || scan.peek() != Some(b'[') {
+                return None;
+            }
+            let (mut kept, mut elements) = (Vec::new(), None::<Range<usize>>);
+            scan.array(|scan| {
+                if scan.peek() != Some(b'{') {
+                    return None;
+                }
+                let start = scan.position();
+                let (mut named, mut allowed) = (false, true);
+                scan.object(|scan, key| match key {
+                    b"name" => {
+                        named = true;
+                        allowed &= (edits.allow)(scan.plain_string()?);
+                        Some(())
+                    }
+                    _ => scan.skip_value(3),
+                })?;
+                let span = start..scan.position();
+                elements = Some(match elements.take() {
+                    None => span.clone(),
+                    Some(all) => all.start..span.end,
+                });
+                if named && allowed {
+                    kept.push(span);
+                }
+                Some(())
+            })?;
+            if let Some(elements) = elements {
+                edits.list.push((elements, Splice::Keep(kept)));
+                list_end = Some(scan.position());
+            }
+            Some(())
+        }
+        b"cacheScope" => {
+            let start = scan.position();
+            scan.skip_value(2)?;
+            cache_scope.push(start..scan.position());
+            Some(())
+        }
+        _ => scan.skip_value(2),
+    })?;
+    if let Some(list_end) = list_end {
+        if cache_scope.is_empty() {
+            edits.list.push((
+                list_end..list_end,
+                Splice::Text(",\"cacheScope\":\"private\""),
+            ));
+        }
+        for span in cache_scope {
+            edits.list.push((span, Splice::Text("\"private\"")));
+        }
+    }
+    Some(())
+}
+
+/// [`filter_json`] by serde, for every response the fast path leaves to it.
+fn filter_by_serde(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
     let mut edits = Edits {
         body,
         base: body.as_ptr() as usize,
@@ -415,6 +520,72 @@ mod tests {
 
     fn only_list(name: &str) -> bool {
         name == "list_notes"
+    }
+
+    /// `tools/list` responses as servers send them, which the fast path filters itself.
+    const TYPICAL: [&str; 4] = [
+        LIST,
+        r#"{"jsonrpc":"2.0","id":"a-1","result":{"tools":[{"name":"purge_notes","title":"Purge","description":"Deletes \"all\" notes\n","inputSchema":{"type":"object","properties":{"n":{"type":"integer","minimum":1,"maximum":1e3}},"required":["n"]},"annotations":{"destructiveHint":true,"readOnlyHint":false}},{"name":"list_notes","inputSchema":{"type":"object"}}],"nextCursor":"c2","cacheScope":"shared"}}"#,
+        "{ \"jsonrpc\" : \"2.0\" ,\n \"id\" : 3 ,\n \"result\" : { \"tools\" : [ { \"name\" : \"list_notes\" } , { \"description\" : \"no name\" } , { \"name\" : \"list_notes\" , \"name\" : \"purge_notes\" } ] , \"_meta\" : null } }\n",
+        r#"{"jsonrpc":"2.0","id":4,"result":{"tools":[],"cacheScope":"shared"}}"#,
+    ];
+
+    /// The fast path answers for the typical responses; whenever it answers for one of their
+    /// mutations, the serde path gives the same bytes.
+    #[test]
+    fn the_fast_path_agrees_with_serde() {
+        const BYTES: &[u8] = b"{}[]\",:\\ \t0-1.enulltrfa/u\xc3\xa9\xffnametoolsresult";
+        let (mut checked, mut answered) = (0, 0);
+        for seed in TYPICAL {
+            let fast = filter_fast(seed.as_bytes(), &only_list)
+                .unwrap_or_else(|| panic!("the fast path answers {seed}"));
+            assert_eq!(fast, filter_by_serde(seed.as_bytes(), &only_list), "{seed}");
+            let seed = seed.as_bytes();
+            for at in 0..seed.len() {
+                let mut variants = vec![{
+                    let mut deleted = seed.to_vec();
+                    deleted.remove(at);
+                    deleted
+                }];
+                for &byte in BYTES {
+                    let mut replaced = seed.to_vec();
+                    replaced[at] = byte;
+                    variants.push(replaced);
+                    let mut inserted = seed.to_vec();
+                    inserted.insert(at, byte);
+                    variants.push(inserted);
+                }
+                for body in &variants {
+                    checked += 1;
+                    if let Some(fast) = filter_fast(body, &only_list) {
+                        answered += 1;
+                        let text = String::from_utf8_lossy(body);
+                        assert_eq!(fast, filter_by_serde(body, &only_list), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+        assert!(answered > checked / 4, "{answered} of {checked}");
+    }
+
+    #[test]
+    fn the_fast_path_leaves_unusual_responses_to_serde() {
+        for body in [
+            r#"[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"list_notes"}]}}]"#,
+            r#"{"result":{"tools":[{"name":"list_notes"}]},"result":{"tools":[]}}"#,
+            r#"{"result":{"tools":[{"name":"list_notes"}],"tools":[]}}"#,
+            r#"{"result":{"tools":[{"name":"list_\u006eotes"}]}}"#,
+            r#"{"result":{"tools":[{"n\u0061me":"purge_notes"}]}}"#,
+            r#"{"result":{"tools":[{"name":"notes-é"}]}}"#,
+            r#"{"result":{"tools":[{"name":7}]}}"#,
+            r#"{"result":{"tools":["list_notes"]}}"#,
+            r#"{"result":{"tools":{"name":"list_notes"}}}"#,
+            r#"{"result":[]}"#,
+            r#"{"result":{"tools":[{"name":"list_notes"}]}} x"#,
+        ] {
+            assert_eq!(filter_fast(body.as_bytes(), &only_list), None, "{body}");
+        }
     }
 
     #[test]

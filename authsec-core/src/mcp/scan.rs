@@ -30,6 +30,7 @@ static SPECIAL: [bool; 256] = {
 };
 
 /// Where the first [`SPECIAL`] byte of `bytes` is: eight bytes a step, then one by one.
+#[inline]
 fn find_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
@@ -42,9 +43,10 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
     let mut offset = 0;
     for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-        let special = control
-            | (word & HIGH)
+        // A byte below 0x20 or from 0x80 up has its top bit set here (a borrow can set it above
+        // such a byte too, never below).
+        let control_or_high = (word.wrapping_sub(ONES * 0x20) | word) & HIGH;
+        let special = control_or_high
             | zero_bytes(word ^ (ONES * u64::from(b'"')))
             | zero_bytes(word ^ (ONES * u64::from(b'\\')));
         if special != 0 {
@@ -334,6 +336,61 @@ impl<'a> Scan<'a> {
             return None;
         }
         Some(value)
+    }
+
+    /// Where the cursor is, in bytes from the start.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Walks an object: `member` reads the value of each member (the cursor is on it), given
+    /// its key, which must be printable ASCII without escapes; `None` for anything else, or
+    /// when `member` says so.
+    pub(crate) fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(b'{')?;
+        self.whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.whitespace();
+            let key = self.plain_bytes()?;
+            self.whitespace();
+            self.expect(b':')?;
+            self.whitespace();
+            member(self, key)?;
+            self.whitespace();
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Walks an array: `element` reads each element (the cursor is on it); `None` for anything
+    /// invalid, or when `element` says so.
+    pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect(b'[')?;
+        self.whitespace();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.whitespace();
+            element(self)?;
+            self.whitespace();
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
     }
 
     /// An array of strings of printable ASCII without escapes, each mapped by `item`; `None`
