@@ -532,36 +532,21 @@ fn header_fast(json: &[u8]) -> Option<Header<'_>> {
     let mut scan = crate::mcp::scan::Scan::new(json, true)?;
     let (mut alg, mut typ, mut kid) = (None, None, None);
     scan.whitespace();
-    scan.expect(b'{')?;
-    loop {
-        scan.whitespace();
-        let name = scan.plain_bytes()?;
-        scan.whitespace();
-        scan.expect(b':')?;
-        scan.whitespace();
-        match name {
-            b"alg" | b"typ" | b"kid" => {
-                let slot = match name {
-                    b"alg" => &mut alg,
-                    b"typ" => &mut typ,
-                    _ => &mut kid,
-                };
-                // serde refuses a duplicate; a `null` or another type is serde's to read.
-                if slot.is_some() {
-                    return None;
-                }
-                *slot = Some(scan.plain_string()?);
-            }
+    scan.object(|scan, name| {
+        let slot = match name {
+            b"alg" => &mut alg,
+            b"typ" => &mut typ,
+            b"kid" => &mut kid,
             b"crit" | b"enc" => return None,
-            _ => scan.skip_value(1)?,
+            _ => return scan.skip_value(1),
+        };
+        // serde refuses a duplicate; a `null` or another type is serde's to read.
+        if slot.is_some() {
+            return None;
         }
-        scan.whitespace();
-        match scan.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
-    }
+        *slot = Some(scan.plain_string()?);
+        Some(())
+    })?;
     scan.whitespace();
     scan.at_end().then_some(())?;
     Some(Header {

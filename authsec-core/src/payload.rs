@@ -88,52 +88,36 @@ fn registered_fast(payload: &[u8]) -> Option<Registered> {
     let mut scan = Scan::new(payload, true)?;
     let mut claims = Registered::default();
     scan.whitespace();
-    scan.expect(b'{')?;
-    scan.whitespace();
-    if scan.peek() == Some(b'}') {
-        scan.next();
-    } else {
-        loop {
-            scan.whitespace();
-            let name = scan.plain_bytes()?;
-            scan.whitespace();
-            scan.expect(b':')?;
-            scan.whitespace();
-            // The last of duplicate members wins, as on the serde path.
-            match name {
-                b"iss" => claims.iss = string_claim(&mut scan)?,
-                b"sub" => claims.sub = string_claim(&mut scan)?,
-                b"aud" => {
-                    claims.aud = match scan.peek()? {
-                        b'"' => Audience::List(vec![scan.plain_string()?.to_owned()]),
-                        b'[' => Audience::List(scan.plain_strings(str::to_owned)?),
-                        _ => {
-                            scan.literal(b"null")?;
-                            Audience::Absent
-                        }
+    // The last of duplicate members wins, as on the serde path.
+    scan.object(|scan, name| {
+        match name {
+            b"iss" => claims.iss = string_claim(scan)?,
+            b"sub" => claims.sub = string_claim(scan)?,
+            b"aud" => {
+                claims.aud = match scan.peek()? {
+                    b'"' => Audience::List(vec![scan.plain_string()?.to_owned()]),
+                    b'[' => Audience::List(scan.plain_strings(str::to_owned)?),
+                    _ => {
+                        scan.literal(b"null")?;
+                        Audience::Absent
                     }
                 }
-                b"exp" => claims.exp = date_claim(&mut scan)?,
-                b"nbf" => claims.nbf = date_claim(&mut scan)?,
-                b"iat" => claims.iat = date_claim(&mut scan)?,
-                b"client_id" => claims.client_id = string_claim(&mut scan)?,
-                b"azp" => claims.azp = string_claim(&mut scan)?,
-                b"scope" => claims.scope = Some(strings_value(&mut scan)?),
-                b"scp" => claims.scp = Some(strings_value(&mut scan)?),
-                b"acr" => claims.acr = string_claim(&mut scan)?,
-                b"amr" => claims.amr = Some(strings_value(&mut scan)?),
-                b"auth_time" => claims.auth_time = date_claim(&mut scan)?,
-                b"jti" => claims.jti = string_claim(&mut scan)?,
-                _ => scan.skip_value(1)?,
             }
-            scan.whitespace();
-            match scan.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
+            b"exp" => claims.exp = date_claim(scan)?,
+            b"nbf" => claims.nbf = date_claim(scan)?,
+            b"iat" => claims.iat = date_claim(scan)?,
+            b"client_id" => claims.client_id = string_claim(scan)?,
+            b"azp" => claims.azp = string_claim(scan)?,
+            b"scope" => claims.scope = Some(strings_value(scan)?),
+            b"scp" => claims.scp = Some(strings_value(scan)?),
+            b"acr" => claims.acr = string_claim(scan)?,
+            b"amr" => claims.amr = Some(strings_value(scan)?),
+            b"auth_time" => claims.auth_time = date_claim(scan)?,
+            b"jti" => claims.jti = string_claim(scan)?,
+            _ => scan.skip_value(1)?,
         }
-    }
+        Some(())
+    })?;
     scan.whitespace();
     scan.at_end().then_some(claims)
 }

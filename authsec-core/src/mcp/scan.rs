@@ -63,23 +63,11 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
     let mut scan = Scan::new(json, false)?;
-    scan.whitespace();
-    scan.expect(b'{')?;
     let mut method: Option<&str> = None;
     let mut id: Option<JsonText<'_>> = None;
     let mut params: Option<Params<'_>> = None;
-    let mut first = true;
-    loop {
-        scan.whitespace();
-        if first && scan.peek() == Some(b'}') {
-            scan.at += 1;
-            break;
-        }
-        first = false;
-        let key = scan.plain_bytes()?;
-        scan.whitespace();
-        scan.expect(b':')?;
-        scan.whitespace();
+    scan.whitespace();
+    scan.object(|scan, key| {
         match key {
             b"method" if method.is_none() => method = Some(scan.plain_string()?),
             b"id" if id.is_none() => {
@@ -92,13 +80,8 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
             b"method" | b"id" | b"params" => return None,
             _ => scan.skip_value(0)?,
         }
-        scan.whitespace();
-        match scan.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
-    }
+        Some(())
+    })?;
     scan.whitespace();
     if !scan.at_end() {
         return None;
@@ -254,27 +237,8 @@ impl<'a> Scan<'a> {
                     }
                 }
             }
-            b'[' => {
-                if depth == MAX_DEPTH {
-                    return None;
-                }
-                self.at += 1;
-                self.whitespace();
-                if self.peek() == Some(b']') {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.whitespace();
-                    self.skip_value(depth + 1)?;
-                    self.whitespace();
-                    match self.next()? {
-                        b',' => continue,
-                        b']' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
+            b'[' if depth < MAX_DEPTH => self.array(|scan| scan.skip_value(depth + 1)),
+            b'[' => None,
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -346,6 +310,7 @@ impl<'a> Scan<'a> {
     /// Walks an object: `member` reads the value of each member (the cursor is on it), given
     /// its key, which must be printable ASCII without escapes; `None` for anything else, or
     /// when `member` says so.
+    #[inline(always)]
     pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
@@ -374,6 +339,7 @@ impl<'a> Scan<'a> {
 
     /// Walks an array: `element` reads each element (the cursor is on it); `None` for anything
     /// invalid, or when `element` says so.
+    #[inline(always)]
     pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.expect(b'[')?;
         self.whitespace();
@@ -399,23 +365,12 @@ impl<'a> Scan<'a> {
         &mut self,
         mut item: impl FnMut(&'a str) -> T,
     ) -> Option<Vec<T>> {
-        self.expect(b'[')?;
         let mut items = Vec::new();
-        self.whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Some(items);
-        }
-        loop {
-            self.whitespace();
-            items.push(item(self.plain_string()?));
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b']' => return Some(items),
-                _ => return None,
-            }
-        }
+        self.array(|scan| {
+            items.push(item(scan.plain_string()?));
+            Some(())
+        })?;
+        Some(items)
     }
 
     fn digits(&mut self) {
@@ -440,45 +395,30 @@ impl<'a> Scan<'a> {
     /// `params`: an object with `name` and `arguments` at most once, a string `name` without
     /// escapes; anything else (an array, `null`, a duplicate) goes to serde.
     fn params(&mut self) -> Option<Params<'a>> {
-        self.expect(b'{')?;
         let mut params = Params {
             name: None,
             arguments: None,
         };
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Some(params);
-        }
-        loop {
-            self.whitespace();
-            let key = self.plain_bytes()?;
-            self.whitespace();
-            self.expect(b':')?;
-            self.whitespace();
+        self.object(|scan, key| {
             match key {
                 b"name" if params.name.is_none() => {
-                    params.name = Some(match self.peek()? {
-                        b'"' => Some(self.plain_string()?),
+                    params.name = Some(match scan.peek()? {
+                        b'"' => Some(scan.plain_string()?),
                         _ => {
-                            self.skip_value(1)?;
+                            scan.skip_value(1)?;
                             None
                         }
                     });
                 }
                 b"arguments" if params.arguments.is_none() => {
-                    params.arguments = Some(self.json_text(1)?);
+                    params.arguments = Some(scan.json_text(1)?);
                 }
                 b"name" | b"arguments" => return None,
-                _ => self.skip_value(1)?,
+                _ => scan.skip_value(1)?,
             }
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Some(params),
-                _ => return None,
-            }
-        }
+            Some(())
+        })?;
+        Some(params)
     }
 }
 
