@@ -83,7 +83,7 @@ fn registered_by_serde(payload: &[u8]) -> Result<Registered, serde_json::Error> 
 /// registered claims of an unexpected type, strings with escapes or outside printable ASCII,
 /// keys with escapes, numbers other than small non-negative integers, deep nesting, anything
 /// invalid. So it never changes a result (`tests::the_fast_path_agrees_with_serde`); on a
-/// typical access token it reads the claims in about a third of serde's instructions.
+/// typical access token it reads the claims in about half of serde's instructions.
 fn registered_fast(payload: &[u8]) -> Option<Registered> {
     let mut scan = Scan::new(payload, true)?;
     let mut claims = Registered::default();

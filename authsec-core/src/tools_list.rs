@@ -6,9 +6,10 @@
 //! `"cacheScope": "private"` because it varies by authorization (MCP 2026-07-28).
 
 //!
-//! The filter never builds a DOM: it walks the response with serde seeds, keeps the byte ranges
-//! of the tools the caller may call, and splices the original text, so every other byte (key
-//! order, number formatting, whitespace) reaches the client exactly as the server wrote it.
+//! The filter never builds a DOM: it walks the response (in one hand-written pass for the common
+//! shape, with serde seeds otherwise), keeps the byte ranges of the tools the caller may call,
+//! and splices the original text, so every other byte (key order, number formatting,
+//! whitespace) reaches the client exactly as the server wrote it.
 
 use std::fmt;
 use std::ops::Range;
@@ -37,7 +38,7 @@ pub fn filter_json(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Vec<u8>>
 /// one response object (not a batch) with at most one `result`, an object with at most one
 /// `tools`, an array of objects; keys and tool names printable ASCII without escapes; nothing
 /// invalid. It never changes a result (`tests::the_fast_path_agrees_with_serde`); on a list of
-/// 100 tools it takes about a quarter of the serde path's instructions.
+/// 100 tools it takes about 40 % of the serde path's instructions.
 fn filter_fast(body: &[u8], allow: &dyn Fn(&str) -> bool) -> Option<Option<Vec<u8>>> {
     let mut scan = Scan::new(body, false)?;
     let mut edits = Edits {
