@@ -8,6 +8,10 @@
 //! changes a result; `tests::fast_path_agrees_with_serde` checks that on thousands of mutated
 //! bodies. `params.arguments` and `id` are skipped over like any other value (validated as serde_json
 //! would) and kept as [`JsonText`].
+//!
+//! Its cursor, [`Scan`], also serves the same kind of fast path, with the same rule (answer only
+//! when sure, else serde decides) and the same kind of test, for the JWT header and payload and
+//! for `tools/list` filtering.
 
 use std::borrow::Cow;
 
@@ -113,14 +117,16 @@ struct Params<'a> {
     arguments: Option<JsonText<'a>>,
 }
 
-/// A cursor over one JSON text. Also the fast path of the JWT payload reader
-/// (`crate::payload`), which needs [`integers_only`](Self::new).
+/// A cursor over one JSON text. Also the fast paths of the JWT header and payload readers
+/// (`crate::jwt`, `crate::payload`: [`integers_only`](Self::new)) and of `tools/list` filtering
+/// (`crate::tools_list`).
 pub(crate) struct Scan<'a> {
     text: &'a str,
     json: &'a [u8],
     at: usize,
-    /// Numbers with a fraction, an exponent or more than 18 digits are left to serde (which
-    /// refuses a float that overflows when it reads values, as `serde_json::Value` does).
+    /// Numbers that are negative, or have a fraction, an exponent or more than 18 digits, are
+    /// left to serde (which refuses a float that overflows when it reads values, as
+    /// `serde_json::Value` does).
     integers_only: bool,
 }
 
