@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::mcp::scan::Scan;
+use crate::scope::ScopeSet;
 
 /// The registered claims of a payload, as found.
 #[derive(Default)]
@@ -26,10 +27,11 @@ pub(crate) struct Registered {
     pub(crate) client_id: Found<String>,
     pub(crate) azp: Found<String>,
     /// `scope` when present (whatever its value), else `scp`.
-    pub(crate) scope: Option<Value>,
-    pub(crate) scp: Option<Value>,
+    pub(crate) scope: Option<ScopeSet>,
+    pub(crate) scp: Option<ScopeSet>,
     pub(crate) acr: Found<String>,
-    pub(crate) amr: Option<Value>,
+    /// The strings of an `amr` array, or the one string.
+    pub(crate) amr: Vec<String>,
     pub(crate) auth_time: Found<Date>,
     pub(crate) jti: Found<String>,
 }
@@ -108,10 +110,19 @@ fn registered_fast(payload: &[u8]) -> Option<Registered> {
             b"iat" => claims.iat = date_claim(scan)?,
             b"client_id" => claims.client_id = string_claim(scan)?,
             b"azp" => claims.azp = string_claim(scan)?,
-            b"scope" => claims.scope = Some(strings_value(scan)?),
-            b"scp" => claims.scp = Some(strings_value(scan)?),
+            b"scope" => claims.scope = Some(scopes(scan)?),
+            b"scp" => claims.scp = Some(scopes(scan)?),
             b"acr" => claims.acr = string_claim(scan)?,
-            b"amr" => claims.amr = Some(strings_value(scan)?),
+            b"amr" => {
+                claims.amr = match scan.peek()? {
+                    b'"' => vec![scan.plain_string()?.to_owned()],
+                    b'[' => scan.plain_strings(str::to_owned)?,
+                    _ => {
+                        scan.literal(b"null")?;
+                        Vec::new()
+                    }
+                }
+            }
             b"auth_time" => claims.auth_time = date_claim(scan)?,
             b"jti" => claims.jti = string_claim(scan)?,
             _ => scan.skip_value(1)?,
@@ -144,16 +155,36 @@ fn date_claim(scan: &mut Scan<'_>) -> Option<Found<Date>> {
     })
 }
 
-/// A plain string, an array of them, or `null`, as the `Value` serde would read.
-fn strings_value(scan: &mut Scan<'_>) -> Option<Value> {
+/// A plain string, an array of them, or `null`, read as [`ScopeSet::from_claim`] reads the
+/// `Value` serde would give.
+fn scopes(scan: &mut Scan<'_>) -> Option<ScopeSet> {
     Some(match scan.peek()? {
-        b'"' => Value::String(scan.plain_string()?.to_owned()),
-        b'[' => Value::Array(scan.plain_strings(|item| Value::String(item.to_owned()))?),
+        b'"' => ScopeSet::parse(scan.plain_string()?),
+        b'[' => {
+            let mut set = ScopeSet::new();
+            scan.plain_strings(|item| item.split_ascii_whitespace().for_each(|s| set.insert(s)))?;
+            set
+        }
         _ => {
             scan.literal(b"null")?;
-            Value::Null
+            ScopeSet::new()
         }
     })
+}
+
+/// `amr` as the pipeline keeps it: the strings of an array, or the one string.
+pub(crate) fn amr(value: Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Value::String(text) => Some(text),
+                _ => None,
+            })
+            .collect(),
+        Value::String(text) => vec![text],
+        _ => Vec::new(),
+    }
 }
 
 struct PayloadVisitor;
@@ -177,10 +208,10 @@ impl<'de> Visitor<'de> for PayloadVisitor {
                 Name::Iat => claims.iat = map.next_value::<DateClaim>()?.0,
                 Name::ClientId => claims.client_id = map.next_value::<StringClaim>()?.0,
                 Name::Azp => claims.azp = map.next_value::<StringClaim>()?.0,
-                Name::Scope => claims.scope = Some(map.next_value()?),
-                Name::Scp => claims.scp = Some(map.next_value()?),
+                Name::Scope => claims.scope = Some(ScopeSet::from_claim(&map.next_value()?)),
+                Name::Scp => claims.scp = Some(ScopeSet::from_claim(&map.next_value()?)),
                 Name::Acr => claims.acr = map.next_value::<StringClaim>()?.0,
-                Name::Amr => claims.amr = Some(map.next_value()?),
+                Name::Amr => claims.amr = amr(map.next_value()?),
                 Name::AuthTime => claims.auth_time = map.next_value::<DateClaim>()?.0,
                 Name::Jti => claims.jti = map.next_value::<StringClaim>()?.0,
                 Name::Other => {

@@ -102,10 +102,14 @@ impl Claims {
             iat: date("iat"),
             client_id: string("client_id"),
             azp: string("azp"),
-            scope: raw.get("scope").cloned(),
-            scp: raw.get("scp").cloned(),
+            scope: raw.get("scope").map(ScopeSet::from_claim),
+            scp: raw.get("scp").map(ScopeSet::from_claim),
             acr: string("acr"),
-            amr: raw.get("amr").cloned(),
+            amr: raw
+                .get("amr")
+                .cloned()
+                .map(payload::amr)
+                .unwrap_or_default(),
             auth_time: date("auth_time"),
             jti: string("jti"),
         };
@@ -171,19 +175,8 @@ impl Claims {
                 return Err("the aud claim is neither a string nor an array".into());
             }
         };
-        let scopes = match claims.scope.as_ref().or(claims.scp.as_ref()) {
-            Some(value) => ScopeSet::from_claim(value),
-            None => ScopeSet::new(),
-        };
-        let amr = match claims.amr {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            Some(Value::String(s)) => vec![s],
-            _ => Vec::new(),
-        };
+        let scopes = claims.scope.or(claims.scp).unwrap_or_default();
+        let amr = claims.amr;
         Ok(Claims {
             issuer: string("iss", claims.iss)?,
             subject: string("sub", claims.sub)?,
