@@ -127,6 +127,18 @@ fn count_mode(spec: &str) {
             .expect("a contender id")
     };
     let mut op: Box<dyn FnMut() + '_> = match scenario.split('/').collect::<Vec<_>>()[..] {
+        // What any `Router::layer` costs: the unprotected service behind a middleware that
+        // does nothing (axum's `map_request` returning the request as it came).
+        ["request", "noop_layer"] => {
+            let router = rt
+                .block_on(contenders::router(Contender::Unprotected, &fixture))
+                .layer(axum::middleware::map_request(
+                    |request: axum::extract::Request| async move { request },
+                ));
+            Box::new(move || {
+                black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+            })
+        }
         ["request", id] => {
             let router = rt.block_on(contenders::router(contender(id), &fixture));
             Box::new(move || {

@@ -70,8 +70,9 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// Scenarios whose instructions per request are counted with callgrind: a figure the machine's
 /// load cannot move, for the warm path where a few hundred nanoseconds matter.
-const COUNTED: [&str; 7] = [
+const COUNTED: [&str; 8] = [
     "request/unprotected",
+    "request/noop_layer",
     "request/authsec",
     "request/jsonwebtoken_mw",
     "request_get/unprotected",
@@ -514,6 +515,11 @@ impl Results {
                 "request/unprotected",
                 "request/unprotected",
                 "POST tools/call, unprotected",
+            ),
+            (
+                "request/unprotected",
+                "request/noop_layer",
+                "POST tools/call, a no-op Router::layer (axum map_request)",
             ),
             (
                 "request/unprotected",
