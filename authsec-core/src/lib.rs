@@ -86,6 +86,8 @@ pub mod manifest;
 pub mod manifest_source;
 pub mod mcp;
 pub mod metric;
+#[cfg(test)]
+mod mutations;
 mod payload;
 pub mod principal;
 pub mod resource;

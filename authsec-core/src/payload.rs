@@ -524,29 +524,16 @@ mod tests {
                 by_map(seed.as_bytes()),
                 "{seed}"
             );
-            let seed = seed.as_bytes();
-            for at in 0..seed.len() {
-                let mut variants = vec![{
-                    let mut deleted = seed.to_vec();
-                    deleted.remove(at);
-                    deleted
-                }];
-                for &byte in BYTES {
-                    let mut replaced = seed.to_vec();
-                    replaced[at] = byte;
-                    variants.push(replaced);
-                }
-                for body in variants {
-                    checked += 1;
-                    let expected = by_map(&body);
-                    accepted += usize::from(expected.is_ok());
-                    assert_eq!(
-                        by_payload(&body),
-                        expected,
-                        "{}",
-                        String::from_utf8_lossy(&body)
-                    );
-                }
+            for body in crate::mutations::one_byte_mutations(seed.as_bytes(), BYTES, false) {
+                checked += 1;
+                let expected = by_map(&body);
+                accepted += usize::from(expected.is_ok());
+                assert_eq!(
+                    by_payload(&body),
+                    expected,
+                    "{}",
+                    String::from_utf8_lossy(&body)
+                );
             }
         }
         // serde_json's limits (recursion, number range) apply to unknown claims as to `Map`.
@@ -590,39 +577,21 @@ mod tests {
     #[test]
     fn the_fast_path_agrees_with_serde() {
         const BYTES: &[u8] = b"{}[]\",:\\ \t0-19.eEnulltrfa\xc3\xa9\xff";
-        let mut checked = 0;
-        let mut answered = 0;
         for seed in TYPICAL {
             let fast = super::registered_fast(seed.as_bytes())
                 .unwrap_or_else(|| panic!("the fast path answers {seed}"));
             assert_eq!(Some(fast), super::registered_by_serde(seed.as_bytes()).ok());
-            let seed = seed.as_bytes();
-            for at in 0..seed.len() {
-                let mut variants = vec![{
-                    let mut deleted = seed.to_vec();
-                    deleted.remove(at);
-                    deleted
-                }];
-                for &byte in BYTES {
-                    let mut replaced = seed.to_vec();
-                    replaced[at] = byte;
-                    variants.push(replaced);
-                    let mut inserted = seed.to_vec();
-                    inserted.insert(at, byte);
-                    variants.push(inserted);
-                }
-                for body in variants {
-                    checked += 1;
-                    if let Some(fast) = super::registered_fast(&body) {
-                        answered += 1;
-                        let text = String::from_utf8_lossy(&body);
-                        let serde = super::registered_by_serde(&body)
-                            .unwrap_or_else(|e| panic!("fast accepted, serde refused {text}: {e}"));
-                        assert_eq!(fast, serde, "{text}");
-                    }
-                }
-            }
         }
+        let (checked, answered) = crate::mutations::fed_and_answered(&TYPICAL, BYTES, |body| {
+            let Some(fast) = super::registered_fast(body) else {
+                return false;
+            };
+            let text = String::from_utf8_lossy(body);
+            let serde = super::registered_by_serde(body)
+                .unwrap_or_else(|e| panic!("fast accepted, serde refused {text}: {e}"));
+            assert_eq!(fast, serde, "{text}");
+            true
+        });
         assert!(checked > 30_000, "{checked}");
         assert!(answered > checked / 4, "{answered} of {checked}");
     }
