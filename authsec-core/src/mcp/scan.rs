@@ -218,31 +218,13 @@ impl<'a> Scan<'a> {
     pub(crate) fn skip_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
-            b'{' => {
-                if depth == MAX_DEPTH {
-                    return None;
-                }
-                self.at += 1;
-                self.whitespace();
-                if self.peek() == Some(b'}') {
-                    self.at += 1;
-                    return Some(());
-                }
-                loop {
-                    self.whitespace();
-                    self.skip_string()?;
-                    self.whitespace();
-                    self.expect(b':')?;
-                    self.whitespace();
-                    self.skip_value(depth + 1)?;
-                    self.whitespace();
-                    match self.next()? {
-                        b',' => continue,
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
+            // Keys here may hold escapes: they are only skipped.
+            b'{' if depth < MAX_DEPTH => self.items(b'{', b'}', |scan| {
+                scan.skip_string()?;
+                scan.colon()?;
+                scan.skip_value(depth + 1)
+            }),
+            b'{' => None,
             b'[' if depth < MAX_DEPTH => self.array(|scan| scan.skip_value(depth + 1)),
             b'[' => None,
             b't' => self.literal(b"true"),
@@ -321,48 +303,53 @@ impl<'a> Scan<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
-        self.expect(b'{')?;
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            self.whitespace();
-            let key = self.plain_bytes()?;
-            self.whitespace();
-            self.expect(b':')?;
-            self.whitespace();
-            member(self, key)?;
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.items(b'{', b'}', |scan| {
+            let key = scan.plain_bytes()?;
+            scan.colon()?;
+            member(scan, key)
+        })
     }
 
     /// Walks an array: `element` reads each element (the cursor is on it); `None` for anything
     /// invalid, or when `element` says so.
     #[inline(always)]
-    pub(crate) fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
+    pub(crate) fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.items(b'[', b']', element)
+    }
+
+    /// `open`, then the comma-separated items `item` reads (the cursor on each, whitespace
+    /// around them skipped), then `close`.
+    #[inline(always)]
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
         self.whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.at += 1;
             return Some(());
         }
         loop {
             self.whitespace();
-            element(self)?;
+            item(self)?;
             self.whitespace();
             match self.next()? {
                 b',' => continue,
-                b']' => return Some(()),
+                byte if byte == close => return Some(()),
                 _ => return None,
             }
         }
+    }
+
+    /// The `:` after a key, with the whitespace around it.
+    fn colon(&mut self) -> Option<()> {
+        self.whitespace();
+        self.expect(b':')?;
+        self.whitespace();
+        Some(())
     }
 
     /// An array of strings of printable ASCII without escapes, each mapped by `item`; `None`
