@@ -95,16 +95,7 @@ fn registered_fast(payload: &[u8]) -> Option<Registered> {
         match name {
             b"iss" => claims.iss = string_claim(scan)?,
             b"sub" => claims.sub = string_claim(scan)?,
-            b"aud" => {
-                claims.aud = match scan.peek()? {
-                    b'"' => Audience::List(vec![scan.plain_string()?.to_owned()]),
-                    b'[' => Audience::List(scan.plain_strings(str::to_owned)?),
-                    _ => {
-                        scan.literal(b"null")?;
-                        Audience::Absent
-                    }
-                }
-            }
+            b"aud" => claims.aud = strings(scan)?.map_or(Audience::Absent, Audience::List),
             b"exp" => claims.exp = date_claim(scan)?,
             b"nbf" => claims.nbf = date_claim(scan)?,
             b"iat" => claims.iat = date_claim(scan)?,
@@ -113,16 +104,7 @@ fn registered_fast(payload: &[u8]) -> Option<Registered> {
             b"scope" => claims.scope = Some(scopes(scan)?),
             b"scp" => claims.scp = Some(scopes(scan)?),
             b"acr" => claims.acr = string_claim(scan)?,
-            b"amr" => {
-                claims.amr = match scan.peek()? {
-                    b'"' => vec![scan.plain_string()?.to_owned()],
-                    b'[' => scan.plain_strings(str::to_owned)?,
-                    _ => {
-                        scan.literal(b"null")?;
-                        Vec::new()
-                    }
-                }
-            }
+            b"amr" => claims.amr = strings(scan)?.unwrap_or_default(),
             b"auth_time" => claims.auth_time = date_claim(scan)?,
             b"jti" => claims.jti = string_claim(scan)?,
             _ => scan.skip_value(1)?,
@@ -140,6 +122,18 @@ fn string_claim(scan: &mut Scan<'_>) -> Option<Found<String>> {
         _ => {
             scan.literal(b"null")?;
             Found::Absent
+        }
+    })
+}
+
+/// A plain string or an array of them, as their strings; `Some(None)` for `null`.
+fn strings(scan: &mut Scan<'_>) -> Option<Option<Vec<String>>> {
+    Some(match scan.peek()? {
+        b'"' => Some(vec![scan.plain_string()?.to_owned()]),
+        b'[' => Some(scan.plain_strings(str::to_owned)?),
+        _ => {
+            scan.literal(b"null")?;
+            None
         }
     })
 }
