@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use authsec_bench::alloc::{CountingAlloc, per_run};
-use authsec_bench::contenders::{self, Contender, MinimalClaims, mcp_request};
+use authsec_bench::contenders::{self, Contender, MinimalClaims, Served, mcp_request};
 use authsec_bench::cpu::{cpu_time_of, thread_cpu_time};
 use authsec_bench::fixture::{
     Fixture, ISSUER, RESOURCE, TOOLS_CALL_BODY, TOOLS_CALL_RESULT, TOOLS_LIST_BODY,
@@ -22,7 +22,6 @@ use authsec_core::{
 };
 use authsec_tests::dev_issuer::SigningAlgorithm;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
-use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
@@ -30,7 +29,6 @@ use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
-use tower_service::Service;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -46,12 +44,8 @@ fn runtime() -> Runtime {
 }
 
 /// Sends one request through `router` and reads the whole response.
-async fn one_request(router: &Router, header: &HeaderValue, body: &'static str) -> (u16, usize) {
-    let response = router
-        .clone()
-        .call(mcp_request(header, body))
-        .await
-        .expect("infallible");
+async fn one_request(served: &Served, header: &HeaderValue, body: &'static str) -> (u16, usize) {
+    let response = served.send(mcp_request(header, body)).await;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
@@ -63,12 +57,8 @@ async fn one_request(router: &Router, header: &HeaderValue, body: &'static str) 
 }
 
 /// Sends one GET through `router` and reads the whole response.
-async fn get_request(router: &Router, header: &HeaderValue) -> (u16, usize) {
-    let response = router
-        .clone()
-        .call(contenders::get_request(header))
-        .await
-        .expect("infallible");
+async fn get_request(served: &Served, header: &HeaderValue) -> (u16, usize) {
+    let response = served.send(contenders::get_request(header)).await;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
@@ -131,22 +121,25 @@ fn count_mode(spec: &str) {
         // does nothing (axum's `map_request` returning the request as it came).
         ["request", "noop_layer"] => {
             let router = rt
-                .block_on(contenders::router(Contender::Unprotected, &fixture))
+                .block_on(contenders::service(Contender::Unprotected, &fixture))
+                .into_router()
+                .expect("a Router")
                 .layer(axum::middleware::map_request(
                     |request: axum::extract::Request| async move { request },
                 ));
+            let router = Served::Router(router);
             Box::new(move || {
                 black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
             })
         }
         ["request", id] => {
-            let router = rt.block_on(contenders::router(contender(id), &fixture));
+            let router = rt.block_on(contenders::service(contender(id), &fixture));
             Box::new(move || {
                 black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
             })
         }
         ["request_get", id] => {
-            let router = rt.block_on(contenders::router(contender(id), &fixture));
+            let router = rt.block_on(contenders::service(contender(id), &fixture));
             Box::new(move || {
                 black_box(rt.block_on(get_request(&router, &header)));
             })
@@ -239,7 +232,7 @@ fn main() {
     // 1. One request through each contender (RS256 token, tools/call), in process.
     let mut group = criterion.benchmark_group("request");
     for contender in Contender::ALL {
-        let router = rt.block_on(contenders::router(contender, rs256));
+        let router = rt.block_on(contenders::service(contender, rs256));
         let (status, len) = rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY));
         assert_eq!(status, 200, "{contender:?} must accept the token");
         assert_eq!(len, TOOLS_CALL_RESULT.len(), "{contender:?}");
@@ -267,7 +260,7 @@ fn main() {
     // A GET with the same token: no body to classify, the token check alone.
     let mut group = criterion.benchmark_group("request_get");
     for contender in Contender::ALL {
-        let router = rt.block_on(contenders::router(contender, rs256));
+        let router = rt.block_on(contenders::service(contender, rs256));
         let (status, _) = rt.block_on(get_request(&router, &header));
         assert_eq!(status, 200, "{contender:?} must accept the token");
         let (allocs, bytes) = per_run(ALLOC_RUNS, || {
@@ -294,7 +287,7 @@ fn main() {
     // The same for a tools/list: authsec filters the 100-tool response for the caller.
     let mut group = criterion.benchmark_group("request_tools_list");
     for contender in [Contender::Unprotected, Contender::Authsec] {
-        let router = rt.block_on(contenders::router(contender, rs256));
+        let router = rt.block_on(contenders::service(contender, rs256));
         let (status, _) = rt.block_on(one_request(&router, &header, TOOLS_LIST_BODY));
         assert_eq!(status, 200);
         let (allocs, bytes) = per_run(ALLOC_RUNS, || {

@@ -54,7 +54,7 @@ fn main() {
         })
         .map(|contender| {
             let addr = server_runtime.block_on(async {
-                load::serve(contenders::router(contender, &fixture).await).await
+                load::serve(contenders::service(contender, &fixture).await).await
             });
             (contender, addr)
         })

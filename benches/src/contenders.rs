@@ -3,16 +3,21 @@
 //! | contender | what protects the handler |
 //! |---|---|
 //! | `unprotected` | nothing: the baseline |
-//! | `authsec` | [`AuthsecLayer`] (checks 1–5, MCP classification, `tools/list` filtering) with its verified-token cache (a warm token is not verified again) |
+//! | `authsec` | [`AuthsecLayer`] added with `Router::layer` (checks 1–5, MCP classification, `tools/list` filtering) with its verified-token cache (a warm token is not verified again) |
+//! | `authsec (wrapping the Router)` | the same layer wrapped around the whole `Router` ([`AuthsecLayer::wrap`]): no `Router::layer` cost |
 //! | `authsec (no cache)` | the same with `token_cache_capacity(0)`: a signature check per request, the cost of a token seen for the first time |
 //! | `tower-oauth2-resource-server` | its tower layer with a static JWKS tenant (issuer, audience, exp, nbf) |
 //! | `jsonwebtoken middleware` | a minimal hand-written axum middleware: `Bearer` prefix, `jsonwebtoken::decode` with a cached key and `Validation`, claims into the extensions |
 //!
 //! None of the peers checks scopes per tool or filters `tools/list`; authsec does both here.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use authsec_axum::AuthsecLayer;
+use authsec_axum::{Authsec, AuthsecLayer, ResponseFuture};
 use authsec_core::Guard;
 use authsec_core::jsonwebtoken::{DecodingKey, Validation};
 use axum::Router;
@@ -20,10 +25,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::post;
+use tower_service::Service;
 
 use http::StatusCode;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use pin_project_lite::pin_project;
 use serde::Deserialize;
 use tower_oauth2_resource_server::claims::DefaultClaims;
 use tower_oauth2_resource_server::server::OAuth2ResourceServer;
@@ -39,6 +47,8 @@ pub enum Contender {
     Unprotected,
     /// authsec, verified-token cache on (warm tokens are served from it).
     Authsec,
+    /// authsec wrapped around the whole `Router` instead of added with `Router::layer`.
+    AuthsecWrapped,
     /// authsec with the cache off: every request verifies the signature.
     AuthsecNoCache,
     /// tower-oauth2-resource-server.
@@ -49,9 +59,10 @@ pub enum Contender {
 
 impl Contender {
     /// Every contender, baseline first.
-    pub const ALL: [Contender; 5] = [
+    pub const ALL: [Contender; 6] = [
         Contender::Unprotected,
         Contender::Authsec,
+        Contender::AuthsecWrapped,
         Contender::AuthsecNoCache,
         Contender::TowerOauth2,
         Contender::JsonwebtokenMiddleware,
@@ -62,6 +73,7 @@ impl Contender {
         match self {
             Contender::Unprotected => "unprotected",
             Contender::Authsec => "authsec",
+            Contender::AuthsecWrapped => "authsec_wrapped",
             Contender::AuthsecNoCache => "authsec_no_cache",
             Contender::TowerOauth2 => "tower_oauth2",
             Contender::JsonwebtokenMiddleware => "jsonwebtoken_mw",
@@ -100,10 +112,71 @@ pub fn guard(fixture: &Fixture, cache: bool) -> Guard {
     builder.build().expect("guard")
 }
 
+/// A contender's service: an axum `Router` (unprotected or with a `Router::layer`), or authsec
+/// wrapped around the whole `Router`.
+#[derive(Clone)]
+pub enum Served {
+    /// A `Router`, served as axum serves one.
+    Router(Router),
+    /// [`AuthsecLayer::wrap`] around a `Router`, served through `axum::ServiceExt`.
+    Wrapped(Authsec<Router>),
+}
+
+impl Served {
+    /// One request through (a clone of) the service, as a server sends each request.
+    pub fn send(&self, request: Request) -> Sending {
+        match self {
+            Served::Router(router) => Sending::Router {
+                future: router.clone().call(request),
+            },
+            Served::Wrapped(service) => Sending::Wrapped {
+                future: service.clone().call(request),
+            },
+        }
+    }
+
+    /// The `Router`, for adding a layer to (`None` for the wrapped contender).
+    pub fn into_router(self) -> Option<Router> {
+        match self {
+            Served::Router(router) => Some(router),
+            Served::Wrapped(_) => None,
+        }
+    }
+}
+
+pin_project! {
+    /// The response of [`Served::send`] on its way.
+    #[project = SendingProj]
+    pub enum Sending {
+        /// From a `Router`.
+        Router { #[pin] future: RouteFuture<Infallible> },
+        /// From authsec wrapping a `Router`.
+        Wrapped { #[pin] future: ResponseFuture<Router> },
+    }
+}
+
+impl Future for Sending {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let result = match self.project() {
+            SendingProj::Router { future } => ready!(future.poll(cx)),
+            SendingProj::Wrapped { future } => ready!(future.poll(cx)),
+        };
+        Poll::Ready(match result {
+            Ok(response) => response,
+            Err(never) => match never {},
+        })
+    }
+}
+
 /// The service of `contender`, protecting the bench handler with `fixture`'s key.
-pub async fn router(contender: Contender, fixture: &Fixture) -> Router {
-    match contender {
+pub async fn service(contender: Contender, fixture: &Fixture) -> Served {
+    Served::Router(match contender {
         Contender::Unprotected => app(),
+        Contender::AuthsecWrapped => {
+            return Served::Wrapped(AuthsecLayer::new(guard(fixture, true)).wrap(app()));
+        }
         Contender::Authsec => app().layer(AuthsecLayer::new(guard(fixture, true))),
         Contender::AuthsecNoCache => app().layer(AuthsecLayer::new(guard(fixture, false))),
         Contender::TowerOauth2 => {
@@ -130,7 +203,7 @@ pub async fn router(contender: Contender, fixture: &Fixture) -> Router {
                 jsonwebtoken_middleware,
             ))
         }
-    }
+    })
 }
 
 /// The claims the hand-written middleware reads.

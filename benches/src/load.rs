@@ -7,17 +7,25 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::Router;
+use axum::ServiceExt;
+use axum::extract::Request;
 use serde::{Deserialize, Serialize};
 
-/// Serves `router` on an ephemeral loopback port of the current Tokio runtime.
-pub async fn serve(router: Router) -> SocketAddr {
+use crate::contenders::Served;
+
+/// Serves `served` on an ephemeral loopback port of the current Tokio runtime.
+pub async fn serve(served: Served) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = match served {
+            Served::Router(router) => axum::serve(listener, router).await,
+            Served::Wrapped(service) => {
+                axum::serve(listener, ServiceExt::<Request>::into_make_service(service)).await
+            }
+        };
     });
     addr
 }

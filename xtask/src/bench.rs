@@ -70,13 +70,15 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// Scenarios whose instructions per request are counted with callgrind: a figure the machine's
 /// load cannot move, for the warm path where a few hundred nanoseconds matter.
-const COUNTED: [&str; 8] = [
+const COUNTED: [&str; 10] = [
     "request/unprotected",
     "request/noop_layer",
     "request/authsec",
+    "request/authsec_wrapped",
     "request/jsonwebtoken_mw",
     "request_get/unprotected",
     "request_get/authsec",
+    "request_get/authsec_wrapped",
     "mcp/classify",
     "mcp/filter_tools_list_100",
 ];
@@ -304,6 +306,10 @@ impl Results {
             ("unprotected", "unprotected axum (baseline)"),
             ("authsec", "**authsec**, warm token (cached)"),
             (
+                "authsec_wrapped",
+                "**authsec** wrapping the Router, warm token (cached)",
+            ),
+            (
                 "authsec_no_cache",
                 "authsec, cache off (every request verified)",
             ),
@@ -358,6 +364,10 @@ impl Results {
         for (id, label) in [
             ("unprotected", "unprotected axum (baseline)"),
             ("authsec", "**authsec**, warm token (cached)"),
+            (
+                "authsec_wrapped",
+                "**authsec** wrapping the Router, warm token (cached)",
+            ),
             ("tower_oauth2", "tower-oauth2-resource-server"),
             ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
         ] {
@@ -528,6 +538,11 @@ impl Results {
             ),
             (
                 "request/unprotected",
+                "request/authsec_wrapped",
+                "POST tools/call, authsec warm, wrapping the Router",
+            ),
+            (
+                "request/unprotected",
                 "request/jsonwebtoken_mw",
                 "POST tools/call, jsonwebtoken middleware (RSA verify in C)",
             ),
@@ -540,6 +555,11 @@ impl Results {
                 "request_get/unprotected",
                 "request_get/authsec",
                 "GET, authsec warm",
+            ),
+            (
+                "request_get/unprotected",
+                "request_get/authsec_wrapped",
+                "GET, authsec warm, wrapping the Router",
             ),
             (
                 "mcp/classify",
