@@ -95,8 +95,22 @@ impl AuthsecLayer {
     /// clones each layered route again on every request (about 2,000 instructions in this
     /// repository's bench).
     ///
-    /// Serve the result with `axum::ServiceExt`:
-    /// `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`.
+    /// Serve the result as a `Router` (with the peer address, for IP conditions):
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    ///
+    /// use authsec_axum::{AuthsecLayer, Guard, metadata_router};
+    /// use axum::{Router, routing::post};
+    ///
+    /// async fn serve(guard: Guard, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    ///     let router = Router::new()
+    ///         .route("/mcp", post(|| async { "an MCP endpoint" }))
+    ///         .merge(metadata_router(&guard));
+    ///     let app = AuthsecLayer::new(guard).wrap(router);
+    ///     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    /// }
+    /// ```
     pub fn wrap<S>(&self, service: S) -> Authsec<S> {
         self.layer(service)
     }
@@ -118,6 +132,25 @@ impl<S> Layer<S> for AuthsecLayer {
 pub struct Authsec<S> {
     inner: S,
     protection: Arc<Protection>,
+}
+
+impl<S> Authsec<S>
+where
+    Self: Service<Request<Body>>,
+{
+    /// For `axum::serve`, as `Router::into_make_service` (the request type spelled out, which
+    /// `axum::ServiceExt` would need: this service takes any body type).
+    pub fn into_make_service(self) -> axum::routing::IntoMakeService<Self> {
+        axum::ServiceExt::<Request<Body>>::into_make_service(self)
+    }
+
+    /// For `axum::serve` with the peer's address in the request (for IP conditions and
+    /// `ConnectInfo`), as `Router::into_make_service_with_connect_info`.
+    pub fn into_make_service_with_connect_info<C>(
+        self,
+    ) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Self, C> {
+        axum::ServiceExt::<Request<Body>>::into_make_service_with_connect_info(self)
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Authsec<S>
@@ -1049,6 +1082,58 @@ mod tests {
         let (status, _, body) = exchange(&mut app, post(other)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(body.contains(r#""error":"policy_denied""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_wrapped_router_serves_over_http_with_the_peer_address() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let guard = Guard::builder("https://h/mcp")
+            .authorization_server("https://as")
+            .verifier(Accept)
+            .build()
+            .unwrap();
+        let peer = |axum::Extension(caller): axum::Extension<Principal>,
+                    ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+            format!("{} from {}", caller.subject(), peer.ip())
+        };
+        let app = AuthsecLayer::new(guard)
+            .wrap(axum::Router::new().route("/mcp", axum::routing::get(peer)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        let send = |authorization: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request =
+                format!("GET /mcp HTTP/1.1\r\nHost: h\r\n{authorization}Connection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        };
+        let denied = send("").await;
+        assert!(
+            denied.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+            "{denied}"
+        );
+        assert!(
+            denied.contains(
+                "www-authenticate: Bearer resource_metadata=\"https://h/.well-known/oauth-protected-resource/mcp\"\r\n"
+            ),
+            "{denied}"
+        );
+        let allowed = send("Authorization: Bearer alice\r\n").await;
+        assert!(allowed.starts_with("HTTP/1.1 200 OK\r\n"), "{allowed}");
+        assert!(
+            allowed.ends_with("\r\n\r\nalice from 127.0.0.1"),
+            "{allowed}"
+        );
+        server.abort();
     }
 
     #[test]

@@ -498,6 +498,20 @@ mod tests {
         );
         assert!(scan::message(deep.as_bytes()).is_none());
         assert!(message_by_serde(deep.as_bytes()).is_ok());
+        // The limit itself: 32 levels in a member's value are read, 33 go to serde. Objects
+        // and arrays alternate (an empty object is a level too).
+        let nested = |pairs: usize, extra: &str| {
+            format!(
+                r#"{{"method":"ping","x":{extra}{}[1,{{}}]{}{}}}"#,
+                "[{\"k\":".repeat(pairs),
+                "}]".repeat(pairs),
+                "]".repeat(extra.len())
+            )
+        };
+        let (levels_32, levels_33) = (nested(15, ""), nested(15, "["));
+        assert!(message_by_serde(levels_33.as_bytes()).is_ok());
+        assert!(scan::message(levels_32.as_bytes()).is_some(), "{levels_32}");
+        assert!(scan::message(levels_33.as_bytes()).is_none(), "{levels_33}");
         // Escaped names are still classified, by serde.
         let escaped = r#"{"method":"tools/call","params":{"name":"\u0061dd_note"}}"#;
         let message = message(escaped.as_bytes()).unwrap();

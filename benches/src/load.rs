@@ -7,8 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::ServiceExt;
-use axum::extract::Request;
 use serde::{Deserialize, Serialize};
 
 use crate::contenders::Served;
@@ -22,9 +20,7 @@ pub async fn serve(served: Served) -> SocketAddr {
     tokio::spawn(async move {
         let _ = match served {
             Served::Router(router) => axum::serve(listener, router).await,
-            Served::Wrapped(service) => {
-                axum::serve(listener, ServiceExt::<Request>::into_make_service(service)).await
-            }
+            Served::Wrapped(service) => axum::serve(listener, service.into_make_service()).await,
         };
     });
     addr
