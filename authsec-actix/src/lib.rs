@@ -41,7 +41,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! actix-web has no MCP server of its own; the crate's `notes-server` example serves rmcp's
+//! actix-web has no MCP server of its own; the crate's `notes-server-actix` example serves rmcp's
 //! Streamable HTTP service through a small bridge handler.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

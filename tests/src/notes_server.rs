@@ -1,5 +1,5 @@
-//! Runs a notes demo server (the `notes-server` example of `authsec-axum` or of
-//! `authsec-actix`) as a real process on loopback, configured only through its documented
+//! Runs a notes demo server (the `notes-server` example of `authsec-axum` or the
+//! `notes-server-actix` example of `authsec-actix`) as a real process on loopback, configured only through its documented
 //! environment, as a user would run it. Both examples follow one contract, so the same tests run
 //! against either adapter.
 
@@ -17,7 +17,8 @@ pub enum Adapter {
     /// `authsec-axum`'s `notes-server` example (rmcp's tower service behind `AuthsecLayer`).
     #[default]
     Axum,
-    /// `authsec-actix`'s `notes-server` example (rmcp bridged into actix-web behind `Authsec`).
+    /// `authsec-actix`'s `notes-server-actix` example (rmcp bridged into actix-web behind
+    /// `Authsec`).
     Actix,
 }
 
@@ -25,11 +26,19 @@ impl Adapter {
     /// Every adapter, for tests that run against each.
     pub const ALL: [Adapter; 2] = [Adapter::Axum, Adapter::Actix];
 
-    /// The package whose `notes-server` example this is.
+    /// The package whose notes server example this is.
     pub fn package(self) -> &'static str {
         match self {
             Adapter::Axum => "authsec-axum",
             Adapter::Actix => "authsec-actix",
+        }
+    }
+
+    /// The name of that example (distinct, so that cargo's uplifted binaries do not collide).
+    pub fn example(self) -> &'static str {
+        match self {
+            Adapter::Axum => "notes-server",
+            Adapter::Actix => "notes-server-actix",
         }
     }
 }
@@ -124,7 +133,7 @@ pub struct NotesServer {
 #[derive(Debug, thiserror::Error)]
 pub enum NotesServerError {
     /// Building the example failed.
-    #[error("building the notes-server example failed: {0}")]
+    #[error("building the notes server example failed: {0}")]
     Build(String),
     /// The process could not be spawned or exited early.
     #[error("the notes server did not start: {0}")]
@@ -235,16 +244,15 @@ pub fn notes_server_binary() -> Result<PathBuf, NotesServerError> {
     notes_server_binary_for(Adapter::Axum)
 }
 
-/// The compiled `notes-server` example of `adapter`'s package, in the current profile.
+/// The compiled notes server example of `adapter`'s package ([`Adapter::example`]), in the
+/// current profile.
 ///
-/// Built on demand with `cargo build -p <package> --example notes-server`, unless
-/// `AUTHSEC_EXAMPLE_BIN_<PACKAGE>_NOTES_SERVER` is set (by `cargo xtask test`, whose workspace
-/// build already built it). Both packages name their example `notes-server`, so the uplifted
-/// `target/<profile>/examples/notes-server` is whichever was linked last and cannot tell them
-/// apart; the path returned is the package's own `examples/notes_server-<hash>`, found through
-/// its dep-info file. Of several builds of that example (other feature sets), the newest is
-/// taken: a build that just ran, or was fresh, is not older than the last change to its sources,
-/// so nothing newer is stale.
+/// Built on demand with `cargo build -p <package> --example <example>`, unless
+/// `AUTHSEC_EXAMPLE_BIN_<PACKAGE>_<EXAMPLE>` is set (by `cargo xtask test`, whose workspace
+/// build already built it). The path returned is the example's own `examples/<example>-<hash>`,
+/// checked through its dep-info file to be built from the package's source. Of several builds of
+/// that example (other feature sets), the newest is taken: a build that just ran, or was fresh,
+/// is not older than the last change to its sources, so nothing newer is stale.
 pub fn notes_server_binary_for(adapter: Adapter) -> Result<PathBuf, NotesServerError> {
     // One build at a time per process; each adapter is resolved once.
     static RESOLVED: Mutex<Vec<(Adapter, PathBuf)>> = Mutex::new(Vec::new());
@@ -256,23 +264,27 @@ pub fn notes_server_binary_for(adapter: Adapter) -> Result<PathBuf, NotesServerE
     }
     let (target_profile_dir, release) = target_profile_dir();
     let prebuilt = format!(
-        "AUTHSEC_EXAMPLE_BIN_{}_NOTES_SERVER",
-        adapter.package().to_ascii_uppercase().replace('-', "_")
-    );
+        "AUTHSEC_EXAMPLE_BIN_{}_{}",
+        adapter.package(),
+        adapter.example()
+    )
+    .to_ascii_uppercase()
+    .replace('-', "_");
     let examples = match std::env::var_os(&prebuilt) {
         Some(path) => PathBuf::from(path)
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| target_profile_dir.join("examples")),
         None => {
-            build_example(adapter.package(), release)?;
+            build_example(adapter, release)?;
             target_profile_dir.join("examples")
         }
     };
-    let binary = newest_example_build(&examples, adapter.package()).ok_or_else(|| {
+    let binary = newest_example_build(&examples, adapter).ok_or_else(|| {
         NotesServerError::Build(format!(
-            "no build of {}'s notes-server example in {}",
+            "no build of {}'s {} example in {}",
             adapter.package(),
+            adapter.example(),
             examples.display()
         ))
     })?;
@@ -280,9 +292,9 @@ pub fn notes_server_binary_for(adapter: Adapter) -> Result<PathBuf, NotesServerE
     Ok(binary)
 }
 
-/// `cargo build -p <package> --example notes-server`: cheap when up to date; makes
+/// `cargo build -p <package> --example <example>`: cheap when up to date; makes
 /// `cargo test -p authsec-tests` work on its own.
-fn build_example(package: &str, release: bool) -> Result<(), NotesServerError> {
+fn build_example(adapter: Adapter, release: bool) -> Result<(), NotesServerError> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or_else(|| Path::new("."))
@@ -293,9 +305,9 @@ fn build_example(package: &str, release: bool) -> Result<(), NotesServerError> {
         "build",
         "--quiet",
         "-p",
-        package,
+        adapter.package(),
         "--example",
-        "notes-server",
+        adapter.example(),
     ]);
     if release {
         command.arg("--release");
@@ -312,17 +324,18 @@ fn build_example(package: &str, release: bool) -> Result<(), NotesServerError> {
     }
 }
 
-/// The most recently linked `notes_server-<hash>` in `examples` whose dep-info names
-/// `<package>/examples/notes-server.rs`.
-fn newest_example_build(examples: &Path, package: &str) -> Option<PathBuf> {
-    let source = format!("{package}/examples/notes-server.rs");
+/// The most recently linked `<example>-<hash>` (dashes as underscores) in `examples` whose
+/// dep-info names `<package>/examples/<example>.rs`.
+fn newest_example_build(examples: &Path, adapter: Adapter) -> Option<PathBuf> {
+    let source = format!("{}/examples/{}.rs", adapter.package(), adapter.example());
+    let prefix = format!("{}-", adapter.example().replace('-', "_"));
     std::fs::read_dir(examples)
         .ok()?
         .flatten()
         .filter_map(|entry| {
             let path = entry.path();
             let name = path.file_name()?.to_str()?;
-            if !name.starts_with("notes_server-") || path.extension().is_some() {
+            if !name.starts_with(&prefix) || path.extension().is_some() {
                 return None;
             }
             let dep_info = std::fs::read_to_string(path.with_extension("d")).ok()?;

@@ -1,6 +1,6 @@
 //! The notes demo server's MCP service and configuration, shared by the axum example
 //! (`authsec-axum/examples/notes-server.rs`) and the actix one
-//! (`authsec-actix/examples/notes-server.rs`), which include this file with `#[path]`: the
+//! (`authsec-actix/examples/notes-server-actix.rs`), which include this file with `#[path]`: the
 //! two servers differ only in the web framework around them.
 
 use authsec_axum::InProcessMcp;

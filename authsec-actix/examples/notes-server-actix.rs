@@ -1,7 +1,7 @@
 //! The notes demo server on actix-web: an rmcp MCP server protected by authsec-actix.
 //!
 //! ```text
-//! AUTHSEC_ISSUER=http://127.0.0.1:9000 cargo run --release -p authsec-actix --example notes-server
+//! AUTHSEC_ISSUER=http://127.0.0.1:9000 cargo run --release -p authsec-actix --example notes-server-actix
 //! ```
 //!
 //! The same contract as authsec-axum's `notes-server` (see the README): the same environment,
