@@ -135,7 +135,7 @@ impl<'a> Scan<'a> {
     /// UTF-8, and outside strings JSON is ASCII, so one check up front lets every slice below be
     /// text).
     pub(crate) fn new(json: &'a [u8], integers_only: bool) -> Option<Self> {
-        let text = std::str::from_utf8(json).ok()?;
+        let text = simdutf8::basic::from_utf8(json).ok()?;
         Some(Scan {
             text,
             json,
