@@ -915,6 +915,16 @@ mod tests {
         }
     }
 
+    /// A guard for `https://h/mcp` over [`Accept`], whose manifest lists `list_notes`.
+    fn notes_guard() -> Guard {
+        Guard::builder("https://h/mcp")
+            .authorization_server("https://as")
+            .verifier(Accept)
+            .manifest(authsec_core::ToolManifest::new().tool("list_notes", ["notes:read"]))
+            .build()
+            .unwrap()
+    }
+
     async fn send<B>(app: &mut axum::Router, token: &str, body: B) -> (StatusCode, String)
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
@@ -935,12 +945,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_still_arriving_is_read_to_its_end_then_checked_like_any_other() {
-        let guard = Guard::builder("https://h/mcp")
-            .authorization_server("https://as")
-            .verifier(Accept)
-            .manifest(authsec_core::ToolManifest::new().tool("list_notes", ["notes:read"]))
-            .build()
-            .unwrap();
+        let guard = notes_guard();
         let echo = |axum::Extension(caller): axum::Extension<Principal>, body: Bytes| async move {
             format!(
                 "{} sent {}",
@@ -1008,12 +1013,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrapped_router_is_protected_under_the_prefix_whatever_the_order_of_its_routes() {
-        let guard = Guard::builder("https://h/mcp")
-            .authorization_server("https://as")
-            .verifier(Accept)
-            .manifest(authsec_core::ToolManifest::new().tool("list_notes", ["notes:read"]))
-            .build()
-            .unwrap();
+        let guard = notes_guard();
         let who = |axum::Extension(caller): axum::Extension<Principal>| async move {
             format!("hello {}", caller.subject())
         };
