@@ -43,7 +43,7 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
-/// Sends one request through `router` and reads the whole response.
+/// Sends one request through `served` and reads the whole response.
 async fn one_request(served: &Served, header: &HeaderValue, body: &'static str) -> (u16, usize) {
     let response = served.send(mcp_request(header, body)).await;
     let status = response.status().as_u16();
@@ -56,7 +56,7 @@ async fn one_request(served: &Served, header: &HeaderValue, body: &'static str) 
     (status, bytes.len())
 }
 
-/// Sends one GET through `router` and reads the whole response.
+/// Sends one GET through `served` and reads the whole response.
 async fn get_request(served: &Served, header: &HeaderValue) -> (u16, usize) {
     let response = served.send(contenders::get_request(header)).await;
     let status = response.status().as_u16();
@@ -127,21 +127,21 @@ fn count_mode(spec: &str) {
                 .layer(axum::middleware::map_request(
                     |request: axum::extract::Request| async move { request },
                 ));
-            let router = Served::Router(router);
+            let served = Served::Router(router);
             Box::new(move || {
-                black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+                black_box(rt.block_on(one_request(&served, &header, TOOLS_CALL_BODY)));
             })
         }
         ["request", id] => {
-            let router = rt.block_on(contenders::service(contender(id), &fixture));
+            let served = rt.block_on(contenders::service(contender(id), &fixture));
             Box::new(move || {
-                black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+                black_box(rt.block_on(one_request(&served, &header, TOOLS_CALL_BODY)));
             })
         }
         ["request_get", id] => {
-            let router = rt.block_on(contenders::service(contender(id), &fixture));
+            let served = rt.block_on(contenders::service(contender(id), &fixture));
             Box::new(move || {
-                black_box(rt.block_on(get_request(&router, &header)));
+                black_box(rt.block_on(get_request(&served, &header)));
             })
         }
         ["warm", "guard_check"] => {
@@ -232,12 +232,12 @@ fn main() {
     // 1. One request through each contender (RS256 token, tools/call), in process.
     let mut group = criterion.benchmark_group("request");
     for contender in Contender::ALL {
-        let router = rt.block_on(contenders::service(contender, rs256));
-        let (status, len) = rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY));
+        let served = rt.block_on(contenders::service(contender, rs256));
+        let (status, len) = rt.block_on(one_request(&served, &header, TOOLS_CALL_BODY));
         assert_eq!(status, 200, "{contender:?} must accept the token");
         assert_eq!(len, TOOLS_CALL_RESULT.len(), "{contender:?}");
         let (allocs, bytes) = per_run(ALLOC_RUNS, || {
-            black_box(rt.block_on(one_request(&router, &header, TOOLS_CALL_BODY)));
+            black_box(rt.block_on(one_request(&served, &header, TOOLS_CALL_BODY)));
         });
         allocations.insert(
             format!("request/{}", contender.id()),
@@ -248,7 +248,7 @@ fn main() {
                 rt.block_on(async {
                     let start = thread_cpu_time();
                     for _ in 0..iters {
-                        black_box(one_request(&router, &header, TOOLS_CALL_BODY).await);
+                        black_box(one_request(&served, &header, TOOLS_CALL_BODY).await);
                     }
                     thread_cpu_time().saturating_sub(start)
                 })
@@ -260,11 +260,11 @@ fn main() {
     // A GET with the same token: no body to classify, the token check alone.
     let mut group = criterion.benchmark_group("request_get");
     for contender in Contender::ALL {
-        let router = rt.block_on(contenders::service(contender, rs256));
-        let (status, _) = rt.block_on(get_request(&router, &header));
+        let served = rt.block_on(contenders::service(contender, rs256));
+        let (status, _) = rt.block_on(get_request(&served, &header));
         assert_eq!(status, 200, "{contender:?} must accept the token");
         let (allocs, bytes) = per_run(ALLOC_RUNS, || {
-            black_box(rt.block_on(get_request(&router, &header)));
+            black_box(rt.block_on(get_request(&served, &header)));
         });
         allocations.insert(
             format!("request_get/{}", contender.id()),
@@ -275,7 +275,7 @@ fn main() {
                 rt.block_on(async {
                     let start = thread_cpu_time();
                     for _ in 0..iters {
-                        black_box(get_request(&router, &header).await);
+                        black_box(get_request(&served, &header).await);
                     }
                     thread_cpu_time().saturating_sub(start)
                 })
@@ -287,11 +287,11 @@ fn main() {
     // The same for a tools/list: authsec filters the 100-tool response for the caller.
     let mut group = criterion.benchmark_group("request_tools_list");
     for contender in [Contender::Unprotected, Contender::Authsec] {
-        let router = rt.block_on(contenders::service(contender, rs256));
-        let (status, _) = rt.block_on(one_request(&router, &header, TOOLS_LIST_BODY));
+        let served = rt.block_on(contenders::service(contender, rs256));
+        let (status, _) = rt.block_on(one_request(&served, &header, TOOLS_LIST_BODY));
         assert_eq!(status, 200);
         let (allocs, bytes) = per_run(ALLOC_RUNS, || {
-            black_box(rt.block_on(one_request(&router, &header, TOOLS_LIST_BODY)));
+            black_box(rt.block_on(one_request(&served, &header, TOOLS_LIST_BODY)));
         });
         allocations.insert(
             format!("request_tools_list/{}", contender.id()),
@@ -302,7 +302,7 @@ fn main() {
                 rt.block_on(async {
                     let start = thread_cpu_time();
                     for _ in 0..iters {
-                        black_box(one_request(&router, &header, TOOLS_LIST_BODY).await);
+                        black_box(one_request(&served, &header, TOOLS_LIST_BODY).await);
                     }
                     thread_cpu_time().saturating_sub(start)
                 })

@@ -118,7 +118,7 @@ pub fn guard(fixture: &Fixture, cache: bool) -> Guard {
 pub enum Served {
     /// A `Router`, served as axum serves one.
     Router(Router),
-    /// [`AuthsecLayer::wrap`] around a `Router`, served through `axum::ServiceExt`.
+    /// [`AuthsecLayer::wrap`] around a `Router`, served through `Authsec::into_make_service`.
     Wrapped(Authsec<Router>),
 }
 
