@@ -7,6 +7,8 @@
 //! - [`AuthsecLayer`]: a tower `Layer` guarding a path prefix (by default the path of the
 //!   resource URI). Every request there needs a valid token; `tools/call` bodies get the tool's
 //!   scope and policy checks; `tools/list` responses only list what the caller may call.
+//!   [`AuthsecLayer::wrap`] puts it around a whole `Router` instead: every route under the
+//!   prefix is covered whenever it was added, and axum's per-route layering is skipped.
 //! - [`Authenticated`]: the extractor handing the caller's [`Principal`] to handlers. rmcp tools
 //!   read it through `Extension<http::request::Parts>`:
 //!   `parts.extensions.get::<authsec_core::Principal>()`.
