@@ -13,11 +13,12 @@
 //! source without a manifest to give (a remote policy that cannot be had) denies those requests
 //! with its own denial, typically `503 authorization_unavailable`.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use quick_cache::sync::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use crate::audit::{DecidingRule, checks};
 use crate::bearer::{Authorization, bearer_credentials, checked_token};
@@ -169,7 +170,7 @@ struct Inner {
     initial_scopes: String,
     required_scopes: Vec<String>,
     leeway: u64,
-    tokens: Option<Cache<CachedToken, Principal>>,
+    tokens: Option<TokenCache>,
     sessions: Cache<String, String>,
     resource_name: Option<String>,
     scopes_supported: Option<Vec<String>>,
@@ -978,6 +979,7 @@ impl GuardBuilder {
         }
         let trusted_proxies =
             TrustedProxies::parse(self.trusted_proxies.iter().map(String::as_str))?;
+        let tails_only = verifier.distinct_token_tails();
         Ok(Guard {
             inner: Arc::new(Inner {
                 resource,
@@ -1001,7 +1003,20 @@ impl GuardBuilder {
                     .join(" "),
                 required_scopes: self.required_scopes,
                 leeway: self.leeway,
-                tokens: (self.cache_capacity > 0).then(|| Cache::new(self.cache_capacity)),
+                tokens: (self.cache_capacity > 0).then(|| {
+                    let hashing = TokenHashing {
+                        state: Default::default(),
+                        tails_only,
+                    };
+                    let capacity = self.cache_capacity;
+                    Cache::with(
+                        capacity,
+                        capacity as u64,
+                        UnitWeighter,
+                        hashing,
+                        DefaultLifecycle::default(),
+                    )
+                }),
                 sessions: Cache::new(DEFAULT_SESSION_CAPACITY),
                 resource_name: self.resource_name,
                 scopes_supported: self.scopes_supported,
@@ -1018,11 +1033,67 @@ struct CachedToken(Arc<str>);
 /// UTF-8 check, since only tokens that passed the syntax check are ever stored.
 struct TokenBytes<'a>(&'a [u8]);
 
-/// The whole token is hashed. Hashing only its signature would halve the cost of a hit, but a
-/// custom [`TokenVerifier`] may accept tokens that share their last bytes (the 1M-token memory
-/// bench has one fixed signature): they would all land in one bucket of one shard.
+/// The verified tokens, by token.
+type TokenCache = Cache<
+    CachedToken,
+    Principal,
+    UnitWeighter,
+    TokenHashing,
+    DefaultLifecycle<CachedToken, Principal>,
+>;
+
+/// Both key types hash the token's bytes with one `write`, which [`TokenHasher`] shortens.
 fn hash_token<H: Hasher>(token: &[u8], state: &mut H) {
     state.write(token);
+}
+
+/// How many of a token's last bytes are hashed when the verifier says they tell tokens apart
+/// ([`TokenVerifier::distinct_token_tails`]): 96 bits and more of a signature.
+const HASHED_TAIL: usize = 16;
+
+/// The verified-token cache's hashing: foldhash (randomly seeded) over the whole token, or, when
+/// the verifier vouches that distinct tokens end differently (a JWT's signature), over its length
+/// and last [`HASHED_TAIL`] bytes only: a hit then hashes 16 bytes, not the whole token (an RS256
+/// signature alone is 342).
+/// Keys are still compared whole. The tail is chosen by the verifier, never by a caller: only
+/// verified tokens are stored, so no one without the signing key can fill one bucket.
+#[derive(Clone)]
+struct TokenHashing {
+    state: foldhash::fast::RandomState,
+    tails_only: bool,
+}
+
+impl BuildHasher for TokenHashing {
+    type Hasher = TokenHasher;
+
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher {
+            inner: self.state.build_hasher(),
+            tails_only: self.tails_only,
+        }
+    }
+}
+
+/// [`TokenHashing`]'s hasher.
+struct TokenHasher {
+    inner: foldhash::fast::FoldHasher<'static>,
+    tails_only: bool,
+}
+
+impl Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.tails_only {
+            self.inner.write_usize(bytes.len());
+            self.inner
+                .write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+        } else {
+            self.inner.write(bytes);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.inner.finish()
+    }
 }
 
 impl Hash for CachedToken {

@@ -403,6 +403,11 @@ struct Header<'a> {
 
 #[async_trait]
 impl<K: KeyResolver> TokenVerifier for JwtVerifier<K> {
+    /// Every token it accepts ends with a signature over the rest, made with the issuer's key.
+    fn distinct_token_tails(&self) -> bool {
+        true
+    }
+
     async fn verify(&self, token: &str) -> Result<Claims, Denial> {
         let rules = &self.rules;
         if token.len() > rules.max_token_bytes {

@@ -43,6 +43,12 @@ impl ShapeRoutedVerifier {
 
 #[async_trait]
 impl TokenVerifier for ShapeRoutedVerifier {
+    /// The JWT verifier's answer: tokens that go to introspection are never in the
+    /// verified-token cache (the introspection cache keeps them, with its own TTL).
+    fn distinct_token_tails(&self) -> bool {
+        self.jwt.distinct_token_tails()
+    }
+
     async fn verify(&self, token: &str) -> Result<Claims, Denial> {
         if is_jwt_shaped(token) {
             self.jwt.verify(token).await
