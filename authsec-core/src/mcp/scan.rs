@@ -170,6 +170,20 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The next byte that is not whitespace, which the cursor is moved to (not past); `None`
+    /// at the end. Compact JSON has no whitespace, and every byte of it is above `b' '`, so
+    /// one comparison usually answers.
+    #[inline(always)]
+    fn significant(&mut self) -> Option<u8> {
+        match self.peek()? {
+            byte @ 0x21.. => Some(byte),
+            _ => {
+                self.whitespace();
+                self.peek()
+            }
+        }
+    }
+
     /// A string of printable ASCII without escapes, as text; `None` for anything else.
     pub(crate) fn plain_string(&mut self) -> Option<&'a str> {
         let len = self.plain_bytes()?.len();
@@ -327,17 +341,18 @@ impl<'a> Scan<'a> {
         mut item: impl FnMut(&mut Self) -> Option<()>,
     ) -> Option<()> {
         self.expect(open)?;
-        self.whitespace();
-        if self.peek() == Some(close) {
+        if self.significant()? == close {
             self.at += 1;
             return Some(());
         }
         loop {
-            self.whitespace();
             item(self)?;
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
+            let byte = self.significant()?;
+            self.at += 1;
+            match byte {
+                b',' => {
+                    self.significant()?;
+                }
                 byte if byte == close => return Some(()),
                 _ => return None,
             }
@@ -345,11 +360,13 @@ impl<'a> Scan<'a> {
     }
 
     /// The `:` after a key, with the whitespace around it.
+    #[inline(always)]
     fn colon(&mut self) -> Option<()> {
-        self.whitespace();
-        self.expect(b':')?;
-        self.whitespace();
-        Some(())
+        if self.significant()? != b':' {
+            return None;
+        }
+        self.at += 1;
+        self.significant().map(drop)
     }
 
     /// An array of strings of printable ASCII without escapes, each mapped by `item`; `None`
