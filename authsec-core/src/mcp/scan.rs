@@ -64,6 +64,12 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
         .map(|at| offset + at)
 }
 
+/// The keys of a JSON-RPC request, with their quotes, in the order clients usually write them.
+const MESSAGE_KEYS: &[&[u8]] = &[br#""jsonrpc""#, br#""id""#, br#""method""#, br#""params""#];
+
+/// The keys of a `tools/call`'s `params`, with their quotes.
+const PARAMS_KEYS: &[&[u8]] = &[br#""name""#, br#""arguments""#, br#""_meta""#];
+
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
     let mut scan = Scan::new(json, false)?;
@@ -71,7 +77,7 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
     let mut id: Option<JsonText<'_>> = None;
     let mut params: Option<Params<'_>> = None;
     scan.whitespace();
-    scan.object(|scan, key| {
+    scan.object_with_keys(MESSAGE_KEYS, |scan, key| {
         match key {
             b"method" if method.is_none() => method = Some(scan.plain_string()?),
             b"id" if id.is_none() => {
@@ -82,6 +88,9 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
             }
             b"params" if params.is_none() => params = Some(scan.params()?),
             b"method" | b"id" | b"params" => return None,
+            // Nearly always `"2.0"`, compared in place; any other value is skipped like any
+            // member's (serde reads no `jsonrpc`).
+            b"jsonrpc" if scan.literal(br#""2.0""#).is_some() => {}
             _ => scan.skip_value(0)?,
         }
         Some(())
@@ -324,6 +333,34 @@ impl<'a> Scan<'a> {
         })
     }
 
+    /// [`object`](Self::object) for an object whose usual keys are known: each of `known` (a
+    /// key with its quotes, `br#""method""#`) is compared in place before the generic read of
+    /// a key, which costs a search for its end. A key read either way is the same bytes.
+    #[inline(always)]
+    pub(crate) fn object_with_keys(
+        &mut self,
+        known: &[&'static [u8]],
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
+        self.items(b'{', b'}', |scan| {
+            let key = scan.known_key(known).or_else(|| scan.plain_bytes())?;
+            scan.colon()?;
+            member(scan, key)
+        })
+    }
+
+    /// The key at the cursor when it is one of `known` (given with its quotes), without its
+    /// quotes; the cursor moves past it. `None`, the cursor unmoved, for any other key.
+    #[inline(always)]
+    fn known_key(&mut self, known: &[&'static [u8]]) -> Option<&'a [u8]> {
+        let json = self.json;
+        let rest = json.get(self.at..)?;
+        let quoted = known.iter().find(|quoted| rest.starts_with(quoted))?;
+        let key = rest.get(1..quoted.len() - 1)?;
+        self.at += quoted.len();
+        Some(key)
+    }
+
     /// Walks an array: `element` reads each element (the cursor is on it); `None` for anything
     /// invalid, or when `element` says so.
     #[inline(always)]
@@ -409,7 +446,7 @@ impl<'a> Scan<'a> {
             name: None,
             arguments: None,
         };
-        self.object(|scan, key| {
+        self.object_with_keys(PARAMS_KEYS, |scan, key| {
             match key {
                 b"name" if params.name.is_none() => {
                     params.name = Some(match scan.peek()? {
