@@ -67,6 +67,9 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
 /// The keys of a JSON-RPC request, with their quotes, in the order clients usually write them.
 const MESSAGE_KEYS: &[&[u8]] = &[br#""jsonrpc""#, br#""id""#, br#""method""#, br#""params""#];
 
+/// The methods worth comparing in place, with their quotes.
+const USUAL_METHODS: &[&[u8]] = &[br#""tools/call""#, br#""tools/list""#];
+
 /// The keys of a `tools/call`'s `params`, with their quotes.
 const PARAMS_KEYS: &[&[u8]] = &[br#""name""#, br#""arguments""#, br#""_meta""#];
 
@@ -79,7 +82,9 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
     scan.whitespace();
     scan.object_with_keys(MESSAGE_KEYS, |scan, key| {
         match key {
-            b"method" if method.is_none() => method = Some(scan.plain_string()?),
+            b"method" if method.is_none() => {
+                method = Some(scan.plain_string_among(USUAL_METHODS)?);
+            }
             b"id" if id.is_none() => {
                 if scan.peek() == Some(b'n') {
                     return None; // `"id": null` reads as no id: let serde say so.
@@ -343,16 +348,27 @@ impl<'a> Scan<'a> {
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
         self.items(b'{', b'}', |scan| {
-            let key = scan.known_key(known).or_else(|| scan.plain_bytes())?;
+            let key = scan.known_string(known).or_else(|| scan.plain_bytes())?;
             scan.colon()?;
             member(scan, key)
         })
     }
 
-    /// The key at the cursor when it is one of `known` (given with its quotes), without its
-    /// quotes; the cursor moves past it. `None`, the cursor unmoved, for any other key.
+    /// [`plain_string`](Self::plain_string), comparing each of `known` (a string with its
+    /// quotes) in place first.
     #[inline(always)]
-    fn known_key(&mut self, known: &[&'static [u8]]) -> Option<&'a [u8]> {
+    fn plain_string_among(&mut self, known: &[&'static [u8]]) -> Option<&'a str> {
+        let start = self.at;
+        match self.known_string(known) {
+            Some(_) => self.text.get(start + 1..self.at - 1),
+            None => self.plain_string(),
+        }
+    }
+
+    /// The string at the cursor when it is one of `known` (given with its quotes), without its
+    /// quotes; the cursor moves past it. `None`, the cursor unmoved, for any other string.
+    #[inline(always)]
+    fn known_string(&mut self, known: &[&'static [u8]]) -> Option<&'a [u8]> {
         let json = self.json;
         let rest = json.get(self.at..)?;
         let quoted = known.iter().find(|quoted| rest.starts_with(quoted))?;
