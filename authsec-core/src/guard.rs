@@ -274,8 +274,12 @@ impl Guard {
             Ok(checked) => checked,
             Err(denial) => return Some(Err(denial)),
         };
+        let rules = Rules::new(&manifest, request);
+        if let Err(denial) = self.check_scopes_traced(&principal, request, &rules, trail) {
+            return Some(Err(denial));
+        }
         trail.rule = DecidingRule::Check(checks::NONE);
-        let policy = self.check_policy_now(&principal, request, &manifest, trail)?;
+        let policy = self.check_policy_now(&principal, request, &rules, trail)?;
         Some(policy.map(|()| principal))
     }
 
@@ -298,6 +302,8 @@ impl Guard {
         };
         let principal = self.authenticated(authenticated, trail)?;
         let manifest = self.checks_without_io(&principal, request, trail)?;
+        let rules = Rules::new(&manifest, request);
+        self.check_scopes_traced(&principal, request, &rules, trail)?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             trail.rule = DecidingRule::Check(checks::REVOCATION);
@@ -307,7 +313,7 @@ impl Guard {
         }
         // Check 5.
         trail.rule = DecidingRule::Check(checks::NONE);
-        self.check_policy(&principal, request, &manifest, trail)
+        self.check_policy(&principal, request, &rules, trail)
             .await?;
         Ok(principal)
     }
@@ -333,8 +339,8 @@ impl Guard {
         Ok(principal)
     }
 
-    /// What follows authentication and needs no I/O: the session binding, the manifest this
-    /// request is checked against, and check 3.
+    /// What follows authentication and needs no I/O: the session binding and the manifest this
+    /// request is checked against (check 3 follows: [`check_scopes_traced`](Self::check_scopes_traced)).
     fn checks_without_io(
         &self,
         principal: &Principal,
@@ -354,15 +360,24 @@ impl Guard {
             }
             _ => ManifestView::Fixed(&inner.manifest),
         };
-        // Check 3.
+        Ok(manifest)
+    }
+
+    /// Check 3, remembered in the trail.
+    fn check_scopes_traced(
+        &self,
+        principal: &Principal,
+        request: &AccessRequest<'_>,
+        rules: &Rules<'_, '_>,
+        trail: &mut Trail,
+    ) -> Result<(), Denial> {
         trail.rule = DecidingRule::Check(checks::SCOPE);
-        self.check_scopes(principal, request, &manifest)
+        self.check_scopes(principal, request, rules)
             .inspect_err(|denial| {
                 if denial.code() == DenialCode::PolicyDenied {
                     trail.rule = DecidingRule::Check(checks::ROLE_BINDING);
                 }
-            })?;
-        Ok(manifest)
+            })
     }
 
     /// Checks 1 and 2 only: the token is genuine, unexpired and issued for this resource.
@@ -458,25 +473,25 @@ impl Guard {
         &self,
         principal: &Principal,
         request: &AccessRequest<'_>,
-        manifest: &ToolManifest,
+        rules: &Rules<'_, '_>,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let granted = principal.scopes();
         // Unknown tools are check 5's business.
-        let rules = || {
+        let call_rules = || {
             request
                 .mcp
                 .into_iter()
                 .flat_map(McpRequest::tool_calls)
-                .filter_map(|call| manifest.rule_for(call.tool.as_deref()?))
+                .filter_map(|call| rules.rule_for(call.tool.as_deref()?))
         };
         let lacking = !granted.contains_all(&inner.required_scopes)
-            || rules().any(|rule| !rule.is_satisfied_by(granted));
+            || call_rules().any(|rule| !rule.is_satisfied_by(granted));
         if lacking {
             // Only a denial lists what was required, so only a denial collects it.
             let mut required: Vec<&str> =
                 inner.required_scopes.iter().map(String::as_str).collect();
-            for scope in rules().flat_map(|rule| &rule.scopes) {
+            for scope in call_rules().flat_map(|rule| &rule.scopes) {
                 if !required.contains(&scope.as_str()) {
                     required.push(scope);
                 }
@@ -485,7 +500,7 @@ impl Guard {
             let lacking_tool = request.mcp.and_then(|mcp| {
                 mcp.tool_calls().find_map(|call| {
                     let tool = call.tool.as_deref()?;
-                    let rule = manifest.rule_for(tool)?;
+                    let rule = rules.rule_for(tool)?;
                     (!rule.is_satisfied_by(granted)).then_some(tool)
                 })
             });
@@ -511,7 +526,7 @@ impl Guard {
         }
         for call in request.mcp.iter().flat_map(|mcp| mcp.tool_calls()) {
             let tool = call.tool.as_deref();
-            let Some(rule) = tool.and_then(|t| manifest.rule_for(t)) else {
+            let Some(rule) = tool.and_then(|t| rules.rule_for(t)) else {
                 continue;
             };
             let call_request = for_message(base, call, Some(rule));
@@ -531,19 +546,19 @@ impl Guard {
         &self,
         principal: &Principal,
         request: &AccessRequest<'_>,
-        manifest: &ToolManifest,
+        rules: &Rules<'_, '_>,
         trail: &mut Trail,
     ) -> Result<(), Denial> {
         let inner = &*self.inner;
         let Some(policy) = &inner.policy else {
-            return tools_in_manifest(request, manifest, trail);
+            return tools_in_manifest(request, rules, trail);
         };
         let base = self.policy_base(principal, request);
         let Some(mcp) = request.mcp else {
             return trail.policy(policy.evaluate_with_rule(&base).await);
         };
         for message in mcp.messages() {
-            let rule = rule_in_manifest(message.tool.as_deref(), manifest, trail)?;
+            let rule = rule_in_manifest(message.tool.as_deref(), rules, trail)?;
             let request = for_message(base, message, rule);
             trail.policy(policy.evaluate_with_rule(&request).await)?;
         }
@@ -570,12 +585,12 @@ impl Guard {
         &self,
         principal: &Principal,
         request: &AccessRequest<'_>,
-        manifest: &ToolManifest,
+        rules: &Rules<'_, '_>,
         trail: &mut Trail,
     ) -> Option<Result<(), Denial>> {
         let inner = &*self.inner;
         let Some(policy) = &inner.policy else {
-            return Some(tools_in_manifest(request, manifest, trail));
+            return Some(tools_in_manifest(request, rules, trail));
         };
         let base = self.policy_base(principal, request);
         let Some(mcp) = request.mcp else {
@@ -584,7 +599,7 @@ impl Guard {
         let [message] = mcp.messages() else {
             return None;
         };
-        let rule = match rule_in_manifest(message.tool.as_deref(), manifest, trail) {
+        let rule = match rule_in_manifest(message.tool.as_deref(), rules, trail) {
             Ok(rule) => rule,
             Err(denial) => return Some(Err(denial)),
         };
@@ -722,17 +737,45 @@ impl std::ops::Deref for ManifestView<'_> {
     }
 }
 
+/// The manifest one request is checked against, with the rule of its tool looked up once when
+/// it is a single tool call (the usual request): checks 3 and 5 both need it.
+struct Rules<'m, 'r> {
+    manifest: &'m ToolManifest,
+    single: Option<(&'r str, Option<&'m ToolRule>)>,
+}
+
+impl<'m, 'r> Rules<'m, 'r> {
+    fn new(manifest: &'m ToolManifest, request: &AccessRequest<'r>) -> Self {
+        let single = match request.mcp.map(McpRequest::messages) {
+            Some([message]) => message
+                .tool
+                .as_deref()
+                .map(|tool| (tool, manifest.rule_for(tool))),
+            _ => None,
+        };
+        Rules { manifest, single }
+    }
+
+    /// [`ToolManifest::rule_for`].
+    fn rule_for(&self, tool: &str) -> Option<&'m ToolRule> {
+        match self.single {
+            Some((single, rule)) if single == tool => rule,
+            _ => self.manifest.rule_for(tool),
+        }
+    }
+}
+
 /// The manifest rule of a message's tool: a named tool absent from the manifest is refused
 /// (check 5's first part, with or without a policy).
 fn rule_in_manifest<'m>(
     tool: Option<&str>,
-    manifest: &'m ToolManifest,
+    rules: &Rules<'m, '_>,
     trail: &mut Trail,
 ) -> Result<Option<&'m ToolRule>, Denial> {
     let Some(tool) = tool else {
         return Ok(None);
     };
-    match manifest.rule_for(tool) {
+    match rules.rule_for(tool) {
         Some(rule) => Ok(Some(rule)),
         None => {
             trail.rule = DecidingRule::Check(checks::MANIFEST);
@@ -763,11 +806,11 @@ fn for_message<'a>(
 /// Check 5 without a policy: every tool the request names is in the manifest.
 fn tools_in_manifest(
     request: &AccessRequest<'_>,
-    manifest: &ToolManifest,
+    rules: &Rules<'_, '_>,
     trail: &mut Trail,
 ) -> Result<(), Denial> {
     for message in request.mcp.iter().flat_map(|mcp| mcp.messages()) {
-        rule_in_manifest(message.tool.as_deref(), manifest, trail)?;
+        rule_in_manifest(message.tool.as_deref(), rules, trail)?;
     }
     Ok(())
 }
