@@ -351,7 +351,7 @@ impl Protection {
             Err(verdict) => return verdict,
         };
         let access = classified.access(request);
-        let ruled = self.guard.check_with_rule(&access).await;
+        let ruled = self.guard.check_with_rule_lean(&access).await;
         self.conclude(ruled, &access, started)
     }
 
@@ -372,7 +372,7 @@ impl Protection {
             Err(verdict) => return Some(verdict),
         };
         let access = classified.access(request);
-        let ruled = self.guard.check_now(&access)?;
+        let ruled = self.guard.check_now_lean(&access)?;
         Some(self.conclude(ruled, &access, started))
     }
 

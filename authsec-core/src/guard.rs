@@ -119,6 +119,7 @@ pub struct RuledDecision {
 /// What [`Guard::check_with_rule`] learns on the way.
 struct Trail {
     rule: DecidingRule,
+    /// The caller of a request denied after its token was verified (checks 3 to 5).
     principal: Option<Principal>,
 }
 
@@ -130,7 +131,21 @@ impl Trail {
         }
     }
 
+    /// The decision with its rule and caller, as [`RuledDecision`] documents it: an allowed
+    /// request's caller in both `decision` and `principal`.
     fn decided(self, result: Result<Principal, Denial>) -> RuledDecision {
+        let allowed = result.as_ref().ok().cloned();
+        let mut ruled = self.decided_lean(result);
+        if allowed.is_some() {
+            ruled.principal = allowed;
+        }
+        ruled
+    }
+
+    /// [`decided`](Self::decided) with `principal` set for denials only, for the adapters,
+    /// which read an allowed request's caller from its decision: one reference-count round
+    /// trip less per request.
+    fn decided_lean(self, result: Result<Principal, Denial>) -> RuledDecision {
         RuledDecision {
             decision: match result {
                 Ok(principal) => Decision::Allow(principal),
@@ -223,6 +238,14 @@ impl Guard {
         trail.decided(result)
     }
 
+    /// [`check_with_rule`](Self::check_with_rule) with `principal` set for denials only (an
+    /// allowed request's caller is in its decision), for the adapters.
+    pub(crate) async fn check_with_rule_lean(&self, request: &AccessRequest<'_>) -> RuledDecision {
+        let mut trail = Trail::new();
+        let result = self.check_inner(request, &mut trail).await;
+        trail.decided_lean(result)
+    }
+
     /// [`check_with_rule`](Self::check_with_rule) without awaiting anything, when nothing on
     /// the way needs I/O: the Guard [checks synchronously](Self::checks_synchronously), the
     /// token is in the verified cache (or is refused before verification) and the policy, if
@@ -231,18 +254,33 @@ impl Guard {
     ///
     /// Adapters try this first, so a request with a warm token costs no boxed future.
     pub fn check_now(&self, request: &AccessRequest<'_>) -> Option<RuledDecision> {
+        let (trail, result) = self.check_now_trail(request)?;
+        Some(trail.decided(result))
+    }
+
+    /// [`check_now`](Self::check_now) with `principal` set for denials only (an allowed
+    /// request's caller is in its decision), for the adapters.
+    pub(crate) fn check_now_lean(&self, request: &AccessRequest<'_>) -> Option<RuledDecision> {
+        let (trail, result) = self.check_now_trail(request)?;
+        Some(trail.decided_lean(result))
+    }
+
+    fn check_now_trail(
+        &self,
+        request: &AccessRequest<'_>,
+    ) -> Option<(Trail, Result<Principal, Denial>)> {
         if !self.checks_synchronously() {
             return None;
         }
         let mut trail = Trail::new();
         let credentials = match self.credentials(request) {
             Ok(credentials) => credentials,
-            Err(denial) => return Some(trail.decided(Err(denial))),
+            Err(denial) => return Some((trail, Err(denial))),
         };
         trail.rule = DecidingRule::Check(checks::TOKEN);
         let authenticated = self.cached(credentials)?;
         let result = self.check_cached(authenticated, request, &mut trail)?;
-        Some(trail.decided(result))
+        Some((trail, result))
     }
 
     /// Whether [`check_now`](Self::check_now) can answer: check 4 is live introspection, so a
@@ -264,23 +302,26 @@ impl Guard {
         request: &AccessRequest<'_>,
         trail: &mut Trail,
     ) -> Option<Result<Principal, Denial>> {
-        let checked = self
-            .authenticated(authenticated, trail)
-            .and_then(|principal| {
-                let manifest = self.checks_without_io(&principal, request, trail)?;
-                Ok((principal, manifest))
-            });
-        let (principal, manifest) = match checked {
-            Ok(checked) => checked,
+        let principal = match self.authenticated(authenticated, trail) {
+            Ok(principal) => principal,
             Err(denial) => return Some(Err(denial)),
         };
-        let rules = Rules::new(&manifest, request);
-        if let Err(denial) = self.check_scopes_traced(&principal, request, &rules, trail) {
-            return Some(Err(denial));
+        let checked = self
+            .checks_without_io(&principal, request, trail)
+            .and_then(|manifest| {
+                let rules = Rules::new(&manifest, request);
+                self.check_scopes_traced(&principal, request, &rules, trail)?;
+                trail.rule = DecidingRule::Check(checks::NONE);
+                Ok(self.check_policy_now(&principal, request, &rules, trail))
+            });
+        match checked {
+            Ok(None) => None,
+            Ok(Some(Ok(()))) => Some(Ok(principal)),
+            Ok(Some(Err(denial))) | Err(denial) => {
+                trail.principal = Some(principal);
+                Some(Err(denial))
+            }
         }
-        trail.rule = DecidingRule::Check(checks::NONE);
-        let policy = self.check_policy_now(&principal, request, &rules, trail)?;
-        Some(policy.map(|()| principal))
     }
 
     async fn check_inner(
@@ -288,7 +329,6 @@ impl Guard {
         request: &AccessRequest<'_>,
         trail: &mut Trail,
     ) -> Result<Principal, Denial> {
-        let inner = &*self.inner;
         let credentials = self.credentials(request)?;
         // Checks 1 and 2. A token found in the verified cache passed them, and the syntax check,
         // when it was first seen; only a new token has its syntax checked before verification.
@@ -301,21 +341,40 @@ impl Guard {
             }
         };
         let principal = self.authenticated(authenticated, trail)?;
-        let manifest = self.checks_without_io(&principal, request, trail)?;
+        match self
+            .checks_after_authentication(&principal, request, credentials, trail)
+            .await
+        {
+            Ok(()) => Ok(principal),
+            Err(denial) => {
+                trail.principal = Some(principal);
+                Err(denial)
+            }
+        }
+    }
+
+    /// Checks 3 to 5, and the session binding, for a verified caller.
+    async fn checks_after_authentication(
+        &self,
+        principal: &Principal,
+        request: &AccessRequest<'_>,
+        credentials: &[u8],
+        trail: &mut Trail,
+    ) -> Result<(), Denial> {
+        let inner = &*self.inner;
+        let manifest = self.checks_without_io(principal, request, trail)?;
         let rules = Rules::new(&manifest, request);
-        self.check_scopes_traced(&principal, request, &rules, trail)?;
+        self.check_scopes_traced(principal, request, &rules, trail)?;
         // Check 4.
         if let Some(revocation) = &inner.revocation {
             trail.rule = DecidingRule::Check(checks::REVOCATION);
             // The token passed the syntax check (now or when it was cached): it is ASCII.
             let token = checked_token(credentials)?;
-            revocation.check(token, &principal).await?;
+            revocation.check(token, principal).await?;
         }
         // Check 5.
         trail.rule = DecidingRule::Check(checks::NONE);
-        self.check_policy(&principal, request, &rules, trail)
-            .await?;
-        Ok(principal)
+        self.check_policy(principal, request, &rules, trail).await
     }
 
     /// The bearer token's bytes, or the denial for a missing, duplicated or misplaced one.
@@ -324,19 +383,18 @@ impl Guard {
             .ok_or_else(|| Denial::missing_token().with_scope(self.inner.initial_scopes.clone()))
     }
 
-    /// The outcome of checks 1 and 2, remembered in the trail.
+    /// The outcome of checks 1 and 2, its deciding check remembered in the trail (the caller
+    /// joins the trail only if a later check denies).
     fn authenticated(
         &self,
         authenticated: Result<Principal, Denial>,
         trail: &mut Trail,
     ) -> Result<Principal, Denial> {
-        let principal = authenticated.inspect_err(|denial| {
+        authenticated.inspect_err(|denial| {
             if denial.code() == DenialCode::InvalidAudience {
                 trail.rule = DecidingRule::Check(checks::AUDIENCE);
             }
-        })?;
-        trail.principal = Some(principal.clone());
-        Ok(principal)
+        })
     }
 
     /// What follows authentication and needs no I/O: the session binding and the manifest this
