@@ -329,13 +329,9 @@ impl<'a> Scan<'a> {
     #[inline(always)]
     pub(crate) fn object(
         &mut self,
-        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+        member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
-        self.items(b'{', b'}', |scan| {
-            let key = scan.plain_bytes()?;
-            scan.colon()?;
-            member(scan, key)
-        })
+        self.object_with_keys(&[], member)
     }
 
     /// [`object`](Self::object) for an object whose usual keys are known: each of `known` (a
