@@ -119,7 +119,8 @@ pub struct RuledDecision {
 /// What [`Guard::check_with_rule`] learns on the way.
 struct Trail {
     rule: DecidingRule,
-    /// The caller of a request denied after its token was verified (checks 3 to 5).
+    /// The caller of a request denied after its token was verified (the session binding,
+    /// checks 3 to 5).
     principal: Option<Principal>,
 }
 
