@@ -656,6 +656,14 @@ impl BodyReader {
         }
     }
 
+    /// What was read, as one `Bytes`.
+    fn whole(&mut self) -> Bytes {
+        match self.first.take() {
+            Some(only) => only,
+            None => Bytes::from(std::mem::take(&mut self.joined)),
+        }
+    }
+
     /// Reads what has arrived; `Ready` with the whole body once it ended.
     fn poll_read<B>(&mut self, body: &mut B, cx: &mut Context<'_>) -> Poll<Result<Bytes, BodyError>>
     where
@@ -663,10 +671,7 @@ impl BodyReader {
     {
         loop {
             let Some(frame) = ready!(Pin::new(&mut *body).poll_frame(cx)) else {
-                return Poll::Ready(Ok(match self.first.take() {
-                    Some(only) => only,
-                    None => Bytes::from(std::mem::take(&mut self.joined)),
-                }));
+                return Poll::Ready(Ok(self.whole()));
             };
             let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
                 continue; // Trailers.
@@ -683,6 +688,11 @@ impl BodyReader {
                     self.joined.extend_from_slice(&earlier);
                     self.joined.extend_from_slice(&data);
                 }
+            }
+            // Not polled again once it says it has ended (hyper's does once a `Content-Length`
+            // has come): asking would only go through its data and trailer channels to hear it.
+            if body.is_end_stream() {
+                return Poll::Ready(Ok(self.whole()));
             }
         }
     }
@@ -867,6 +877,46 @@ mod tests {
         let mut failing = data(&["12"]);
         failing.0.push_back(None);
         assert!(matches!(read(failing, 5), Err(BodyError::Unreadable)));
+    }
+
+    /// A body that says when it has ended, as hyper's does for a request with a
+    /// `Content-Length` once that many bytes came; polled after that, this one panics.
+    struct Ends(VecDeque<&'static str>);
+
+    impl HttpBody for Ends {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            let chunk = self.0.pop_front().expect("polled after its end");
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(chunk.as_bytes())))))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    #[test]
+    fn a_body_that_has_ended_is_not_polled_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for (chunks, joined) in [
+            (&["{}"][..], "{}"),
+            (&["{\"a\"", ":1", "}"][..], "{\"a\":1}"),
+        ] {
+            let (mut body, mut reader) =
+                (Ends(chunks.iter().copied().collect()), BodyReader::new(100));
+            let read = rt.block_on(std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)));
+            assert_eq!(read.ok().unwrap(), joined, "{chunks:?}");
+        }
+        // The limit still holds for a body that has ended.
+        let (mut body, mut reader) = (Ends(VecDeque::from(["123456"])), BodyReader::new(5));
+        let read = rt.block_on(std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)));
+        assert!(matches!(read, Err(BodyError::TooLarge)));
     }
 
     /// A body that is not there when first polled: each frame comes after one `Pending` (whose
