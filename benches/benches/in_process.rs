@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::rt::SystemRunner;
+use authsec_bench::actix::{self, ActixContender};
 use authsec_bench::alloc::{CountingAlloc, per_run};
 use authsec_bench::contenders::{self, Contender, MinimalClaims, Served, mcp_request};
 use authsec_bench::cpu::{cpu_time_of, thread_cpu_time};
@@ -15,6 +19,7 @@ use authsec_bench::fixture::{
     tools_list_response,
 };
 use authsec_bench::report;
+use authsec_bench::with_actix_app;
 use authsec_core::adapter::RequestHeaders;
 use authsec_core::{
     AccessRequest, Authorization, Guard, IncomingRequest, McpHeaders, Protection, TokenVerifier,
@@ -142,6 +147,26 @@ fn count_mode(spec: &str) {
             let served = rt.block_on(contenders::service(contender(id), &fixture));
             Box::new(move || {
                 black_box(rt.block_on(get_request(&served, &header)));
+            })
+        }
+        ["request_actix", id] | ["request_get_actix", id] => {
+            let get = scenario.starts_with("request_get_actix/");
+            let contender = ActixContender::ALL
+                .into_iter()
+                .find(|c| c.id() == id)
+                .expect("an actix contender id");
+            let system = actix_web::rt::System::new();
+            let header = format!("Bearer {token}");
+            with_actix_app!(contender.guard(&fixture), |app| {
+                let service = system.block_on(actix_web::test::init_service(app));
+                Box::new(move || {
+                    let request = if get {
+                        actix::get_request(&header)
+                    } else {
+                        actix::mcp_request(&header, TOOLS_CALL_BODY)
+                    };
+                    black_box(system.block_on(actix::send(&service, request)));
+                })
             })
         }
         ["warm", "guard_check"] => {
@@ -311,6 +336,29 @@ fn main() {
     }
     group.finish();
 
+    // The same POST and GET on actix-web, unprotected and behind authsec-actix.
+    let system = actix_web::rt::System::new();
+    let header_text = format!("Bearer {}", rs256.token);
+    for get in [false, true] {
+        let mut group = criterion.benchmark_group(if get {
+            "request_get_actix"
+        } else {
+            "request_actix"
+        });
+        for contender in ActixContender::ALL {
+            with_actix_app!(contender.guard(rs256), |app| {
+                let service = system.block_on(actix_web::test::init_service(app));
+                let bench = ActixBench {
+                    system: &system,
+                    header: &header_text,
+                    get,
+                };
+                bench.run(&mut group, contender, &service, &mut allocations);
+            });
+        }
+        group.finish();
+    }
+
     // 2. A token seen for the first time, per algorithm.
     for fixture in &fixtures {
         cold(&mut criterion, &rt, fixture, &mut allocations);
@@ -339,6 +387,62 @@ fn main() {
             "tools_call_result": TOOLS_CALL_RESULT,
         }),
     );
+}
+
+/// One request (a POST tools/call, or a GET) through an actix-web contender's service.
+struct ActixBench<'a> {
+    system: &'a SystemRunner,
+    header: &'a str,
+    get: bool,
+}
+
+impl ActixBench<'_> {
+    fn request(&self) -> actix_http::Request {
+        if self.get {
+            actix::get_request(self.header)
+        } else {
+            actix::mcp_request(self.header, TOOLS_CALL_BODY)
+        }
+    }
+
+    /// Checks that `service` answers as the handler does, counts its allocations and times it.
+    fn run<S, B>(
+        &self,
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        contender: ActixContender,
+        service: &S,
+        allocations: &mut BTreeMap<String, Value>,
+    ) where
+        S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+        B: MessageBody,
+    {
+        let (status, len) = self.system.block_on(actix::send(service, self.request()));
+        assert_eq!(status, 200, "{contender:?} must accept the token");
+        assert_eq!(len, TOOLS_CALL_RESULT.len(), "{contender:?}");
+        let (allocs, bytes) = per_run(ALLOC_RUNS, || {
+            black_box(self.system.block_on(actix::send(service, self.request())));
+        });
+        let group_name = if self.get {
+            "request_get_actix"
+        } else {
+            "request_actix"
+        };
+        allocations.insert(
+            format!("{group_name}/{}", contender.id()),
+            json!({"allocations": allocs, "bytes": bytes}),
+        );
+        group.bench_function(contender.id(), |b| {
+            b.iter_custom(|iters| {
+                self.system.block_on(async {
+                    let start = thread_cpu_time();
+                    for _ in 0..iters {
+                        black_box(actix::send(service, self.request()).await);
+                    }
+                    thread_cpu_time().saturating_sub(start)
+                })
+            })
+        });
+    }
 }
 
 /// The signature check with a key parsed once: the physical limit.

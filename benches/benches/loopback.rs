@@ -1,7 +1,7 @@
-//! Loopback HTTP: each contender served on 127.0.0.1 by a one-worker Tokio runtime, driven by
-//! `wrk` (one thread, keep-alive connections) with a warm token, in interleaved rounds so that
-//! drifting machine load hits every contender alike. Writes
-//! `target/authsec-bench/loopback.json`.
+//! Loopback HTTP: each contender served on 127.0.0.1 by a one-worker Tokio runtime (axum) or a
+//! one-worker `HttpServer` (actix-web), driven by `wrk` (one thread, keep-alive connections)
+//! with a warm token, in interleaved rounds so that drifting machine load hits every contender
+//! alike. Writes `target/authsec-bench/loopback.json`.
 //!
 //! Run as a smoke check (no `--bench` argument) it serves every contender and sends each one
 //! request instead, so CI needs no `wrk`.
@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use authsec_bench::actix::{self, ActixContender};
 use authsec_bench::contenders::{self, Contender};
 use authsec_bench::fixture::{Fixture, TOOLS_CALL_BODY};
 use authsec_bench::load::{self, LoadResult};
@@ -46,19 +47,27 @@ fn main() {
     let fixture = Fixture::new(SigningAlgorithm::RS256);
     // `AUTHSEC_BENCH_CONTENDERS=authsec,unprotected`: only these (e.g. to profile one server).
     let only = std::env::var("AUTHSEC_BENCH_CONTENDERS").ok();
-    let servers: Vec<(Contender, SocketAddr)> = Contender::ALL
+    let wanted = |id: &str| {
+        only.as_deref()
+            .is_none_or(|only| only.split(',').any(|one| one == id))
+    };
+    let mut servers: Vec<(&str, SocketAddr)> = Contender::ALL
         .into_iter()
-        .filter(|contender| {
-            only.as_deref()
-                .is_none_or(|only| only.split(',').any(|id| id == contender.id()))
-        })
+        .filter(|contender| wanted(contender.id()))
         .map(|contender| {
             let addr = server_runtime.block_on(async {
                 load::serve(contenders::service(contender, &fixture).await).await
             });
-            (contender, addr)
+            (contender.id(), addr)
         })
         .collect();
+    // The actix-web contenders: an `HttpServer` with one worker each.
+    servers.extend(
+        ActixContender::ALL
+            .into_iter()
+            .filter(|contender| wanted(contender.id()))
+            .map(|contender| (contender.id(), actix::serve(contender, &fixture))),
+    );
 
     // Every contender accepts the token (and authsec's cache is warm from here on).
     for (contender, addr) in &servers {
@@ -96,21 +105,18 @@ fn main() {
     // Warm-up: connections, allocator pools, the CPU's caches.
     for (contender, addr) in &servers {
         if let Err(error) = run(*addr, 1) {
-            panic!("{contender:?}: {error}");
+            panic!("{contender}: {error}");
         }
     }
     let mut results: BTreeMap<&str, Vec<LoadResult>> = BTreeMap::new();
     for round in 1..=rounds {
         for (contender, addr) in &servers {
-            let result = run(*addr, seconds).unwrap_or_else(|e| panic!("{contender:?}: {e}"));
+            let result = run(*addr, seconds).unwrap_or_else(|e| panic!("{contender}: {e}"));
             println!(
                 "round {round}/{rounds} {:<18} {:>10.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms",
-                contender.id(),
-                result.requests_per_sec,
-                result.p50_ms,
-                result.p99_ms
+                contender, result.requests_per_sec, result.p50_ms, result.p99_ms
             );
-            results.entry(contender.id()).or_default().push(result);
+            results.entry(contender).or_default().push(result);
         }
     }
     let summary: BTreeMap<&str, serde_json::Value> = results

@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// Scenarios whose instructions per request are counted with callgrind: a figure the machine's
 /// load cannot move, for the warm path where a few hundred nanoseconds matter.
-const COUNTED: [&str; 10] = [
+const COUNTED: [&str; 14] = [
     "request/unprotected",
     "request/noop_layer",
     "request/authsec",
@@ -79,6 +79,10 @@ const COUNTED: [&str; 10] = [
     "request_get/unprotected",
     "request_get/authsec",
     "request_get/authsec_wrapped",
+    "request_actix/actix_unprotected",
+    "request_actix/actix_authsec",
+    "request_get_actix/actix_unprotected",
+    "request_get_actix/actix_authsec",
     "mcp/classify",
     "mcp/filter_tools_list_100",
 ];
@@ -359,6 +363,33 @@ impl Results {
             ]);
         }
 
+        // The same on actix-web, against the unprotected actix-web app.
+        let base_actix = self.ns("request_actix", "actix_unprotected");
+        let loop_base_actix =
+            self.loopback["contenders"]["actix_unprotected"]["requests_per_sec"].as_f64();
+        for (id, label) in ACTIX_CONTENDERS {
+            let value = self.ns("request_actix", id);
+            let added = match (value, base_actix) {
+                (Some(v), Some(b)) if id != "actix_unprotected" => Some(v - b),
+                _ => None,
+            };
+            let (rps, rps_ratio, p99) = loopback(&self.loopback["contenders"][id], loop_base_actix);
+            rows.push([
+                format!("POST tools/call: {label}"),
+                ns(value),
+                added.map_or_else(dash, format_ns),
+                if id == "actix_unprotected" {
+                    dash()
+                } else {
+                    ratio(added, raw_rs256)
+                },
+                allocs(&format!("request_actix/{id}")),
+                rps,
+                rps_ratio,
+                p99,
+            ]);
+        }
+
         // 2. The same with a GET: no body to classify, the token check alone.
         let base_get = self.ns("request_get", "unprotected");
         for (id, label) in [
@@ -386,6 +417,29 @@ impl Results {
                     ratio(added, raw_rs256)
                 },
                 allocs(&format!("request_get/{id}")),
+                dash(),
+                dash(),
+                dash(),
+            ]);
+        }
+
+        let base_get_actix = self.ns("request_get_actix", "actix_unprotected");
+        for (id, label) in ACTIX_CONTENDERS {
+            let value = self.ns("request_get_actix", id);
+            let added = match (value, base_get_actix) {
+                (Some(v), Some(b)) if id != "actix_unprotected" => Some(v - b),
+                _ => None,
+            };
+            rows.push([
+                format!("GET (token only): {label}"),
+                ns(value),
+                added.map_or_else(dash, format_ns),
+                if id == "actix_unprotected" {
+                    dash()
+                } else {
+                    ratio(added, raw_rs256)
+                },
+                allocs(&format!("request_get_actix/{id}")),
                 dash(),
                 dash(),
                 dash(),
@@ -562,6 +616,26 @@ impl Results {
                 "GET, authsec warm, wrapping the Router",
             ),
             (
+                "request_actix/actix_unprotected",
+                "request_actix/actix_unprotected",
+                "POST tools/call, unprotected actix-web",
+            ),
+            (
+                "request_actix/actix_unprotected",
+                "request_actix/actix_authsec",
+                "POST tools/call, authsec-actix warm",
+            ),
+            (
+                "request_get_actix/actix_unprotected",
+                "request_get_actix/actix_unprotected",
+                "GET, unprotected actix-web",
+            ),
+            (
+                "request_get_actix/actix_unprotected",
+                "request_get_actix/actix_authsec",
+                "GET, authsec-actix warm",
+            ),
+            (
                 "mcp/classify",
                 "mcp/classify",
                 "MCP classification of the tools/call body",
@@ -609,6 +683,16 @@ impl Results {
         text
     }
 }
+
+/// The actix-web rows (authsec-bench's `actix` module), baseline first.
+const ACTIX_CONTENDERS: [(&str, &str); 3] = [
+    ("actix_unprotected", "unprotected actix-web (baseline)"),
+    ("actix_authsec", "**authsec-actix**, warm token (cached)"),
+    (
+        "actix_authsec_no_cache",
+        "authsec-actix, cache off (every request verified)",
+    ),
+];
 
 /// `+1.20 µs` / `−300 ns`: a difference, which noise can make negative.
 fn signed_ns(ns: f64) -> String {
