@@ -5,17 +5,21 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use actix_web::body::{BodyStream, BoxBody, EitherBody, MessageBody, to_bytes_limited};
+use actix_web::body::{BoxBody, EitherBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
-use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
+use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
     Denial, Guard, IncomingRequest, Protection, RenderedDenial, RequestHeaders, ResponseFilter,
     Verdict,
 };
+use futures_core::Stream;
 
 use crate::sse::SseFilterBody;
 
@@ -171,6 +175,47 @@ fn known_header(name: &str) -> Option<&'static HeaderName> {
     }
 }
 
+/// Why a request body could not be buffered.
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Buffers a request body of at most `limit` bytes ([`BodyBuffer`]: a body that arrives in one
+/// chunk, the usual JSON-RPC POST, is kept as that chunk's `Bytes`, without copying).
+async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buffer = BodyBuffer::new(limit);
+    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        buffer.push(chunk).map_err(|_| BodyError::TooLarge)?;
+    }
+    Ok(buffer.take())
+}
+
+/// A buffered body handed on to the protected service: one chunk, then the end. (Cheaper than
+/// `Payload::from(Bytes)`, which builds an HTTP/1 payload channel for it.)
+struct Buffered(Option<Bytes>);
+
+impl Stream for Buffered {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.take().map(Ok))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::from(self.0.is_some());
+        (left, Some(left))
+    }
+}
+
+fn buffered_payload(bytes: Bytes) -> Payload {
+    Payload::Stream {
+        payload: Box::pin(Buffered(Some(bytes))),
+    }
+}
+
 async fn handle<S, B>(
     protection: Arc<Protection>,
     service: Rc<S>,
@@ -193,11 +238,11 @@ where
         if protection.declared_too_large(declared) {
             return Ok(deny(request, protection.body_too_large()));
         }
-        let payload = BodyStream::new(request.take_payload());
-        match to_bytes_limited(payload, protection.body_limit()).await {
-            Ok(Ok(bytes)) => Some(bytes),
-            Ok(Err(_)) => return Ok(deny(request, protection.unreadable_body())),
-            Err(_) => return Ok(deny(request, protection.body_too_large())),
+        let mut payload = request.take_payload();
+        match read_body(&mut payload, protection.body_limit()).await {
+            Ok(bytes) => Some(bytes),
+            Err(BodyError::Unreadable) => return Ok(deny(request, protection.unreadable_body())),
+            Err(BodyError::TooLarge) => return Ok(deny(request, protection.body_too_large())),
         }
     } else {
         None
@@ -225,7 +270,7 @@ where
         } => (principal, lists_tools, client_ip),
         Verdict::PassThrough => {
             if let Some(bytes) = buffered {
-                request.set_payload(Payload::from(bytes));
+                request.set_payload(buffered_payload(bytes));
             }
             return Ok(service.call(request).await?.map_into_left_body());
         }
@@ -239,7 +284,7 @@ where
     );
     request.extensions_mut().insert(principal.clone());
     if let Some(bytes) = buffered {
-        request.set_payload(Payload::from(bytes));
+        request.set_payload(buffered_payload(bytes));
     }
     let response = service.call(request).await?;
 

@@ -3,7 +3,8 @@
 //! server, both adapters) is `tests/tests/notes_wire.rs`.
 
 use actix_web::body::to_bytes;
-use actix_web::dev::ServiceResponse;
+use actix_web::dev::{Payload, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
@@ -193,6 +194,68 @@ async fn bodies_over_the_bound_are_413_declared_or_not() {
     undeclared.headers_mut().remove("content-length");
     let response = test::call_service(&app, undeclared).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[actix_web::test]
+async fn a_body_in_chunks_is_joined_in_order_and_a_broken_one_is_400() {
+    // A request whose body arrives as these chunks, without a Content-Length.
+    let chunked = |token: &str, chunks: Vec<Result<Bytes, PayloadError>>| {
+        let mut request = post("/mcp", Some(token), "").to_request();
+        request.headers_mut().remove("content-length");
+        *request.payload() = Payload::Stream {
+            payload: Box::pin(futures_util::stream::iter(chunks)),
+        };
+        request
+    };
+    let app = test::init_service(
+        App::new()
+            .wrap(Authsec::new(guard()).max_body_bytes(100))
+            .route("/mcp", web::post().to(echo)),
+    )
+    .await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes"}}"#;
+    let (head, rest) = body.split_at(20);
+    let (middle, tail) = rest.split_at(25);
+    let pieces = [head, "", middle, tail];
+    let chunks = pieces
+        .iter()
+        .map(|piece| Ok(Bytes::from(piece.to_string())))
+        .collect();
+    let response = test::call_service(&app, chunked("alice-notes_read", chunks)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_of(response).await, format!("alice sent {body}"));
+
+    // In pieces, a tool outside the caller's scopes is refused as it is in one.
+    let other = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add_note"}}"#;
+    let (head, tail) = other.split_at(30);
+    let chunks = vec![
+        Ok(Bytes::from(head.to_owned())),
+        Ok(Bytes::from(tail.to_owned())),
+    ];
+    let response = test::call_service(&app, chunked("alice-notes_read", chunks)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Over the bound only once the pieces add up (100 bytes).
+    let chunks = vec![
+        Ok(Bytes::from(body.to_owned())),
+        Ok(Bytes::from("x".repeat(30))),
+    ];
+    let response = test::call_service(&app, chunked("alice-notes_read", chunks)).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A connection that fails while the body arrives.
+    let chunks = vec![
+        Ok(Bytes::from(head.to_owned())),
+        Err(PayloadError::Incomplete(None)),
+    ];
+    let response = test::call_service(&app, chunked("alice-notes_read", chunks)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_str(&body_of(response).await).unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(
+        body["error_description"],
+        "the request body could not be read"
+    );
 }
 
 #[actix_web::test]

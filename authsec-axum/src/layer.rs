@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 
-use authsec_core::adapter::{MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
+use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
     Guard, IncomingRequest, Principal, Protection, RenderedDenial, RequestHeaders, ResponseFilter,
     Verdict,
@@ -637,31 +637,14 @@ impl BodyError {
     }
 }
 
-/// Buffers a request body of at most `limit` bytes. A body that arrives in one frame (the usual
-/// JSON-RPC POST) is kept as that frame's `Bytes`, without copying; trailers are not kept.
-struct BodyReader {
-    first: Option<Bytes>,
-    joined: Vec<u8>,
-    total: usize,
-    limit: usize,
-}
+/// Buffers a request body of at most `limit` bytes ([`BodyBuffer`]: a body that arrives in one
+/// frame, the usual JSON-RPC POST, is kept as that frame's `Bytes`, without copying); trailers
+/// are not kept.
+struct BodyReader(BodyBuffer<Bytes>);
 
 impl BodyReader {
     fn new(limit: usize) -> Self {
-        BodyReader {
-            first: None,
-            joined: Vec::new(),
-            total: 0,
-            limit,
-        }
-    }
-
-    /// What was read, as one `Bytes`.
-    fn whole(&mut self) -> Bytes {
-        match self.first.take() {
-            Some(only) => only,
-            None => Bytes::from(std::mem::take(&mut self.joined)),
-        }
+        BodyReader(BodyBuffer::new(limit))
     }
 
     /// Reads what has arrived; `Ready` with the whole body once it ended.
@@ -671,28 +654,18 @@ impl BodyReader {
     {
         loop {
             let Some(frame) = ready!(Pin::new(&mut *body).poll_frame(cx)) else {
-                return Poll::Ready(Ok(self.whole()));
+                return Poll::Ready(Ok(self.0.take()));
             };
             let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
                 continue; // Trailers.
             };
-            self.total = self.total.saturating_add(data.len());
-            if self.total > self.limit {
+            if self.0.push(data).is_err() {
                 return Poll::Ready(Err(BodyError::TooLarge));
-            }
-            match self.first.take() {
-                None if self.joined.is_empty() => self.first = Some(data),
-                None => self.joined.extend_from_slice(&data),
-                Some(earlier) => {
-                    self.joined.reserve(self.total);
-                    self.joined.extend_from_slice(&earlier);
-                    self.joined.extend_from_slice(&data);
-                }
             }
             // Not polled again once it says it has ended (hyper's does once a `Content-Length`
             // has come): asking would only go through its data and trailer channels to hear it.
             if body.is_end_stream() {
-                return Poll::Ready(Ok(self.whole()));
+                return Poll::Ready(Ok(self.0.take()));
             }
         }
     }

@@ -32,6 +32,59 @@ pub const MAX_TOOLS_LIST_BYTES: usize = 16 * 1024 * 1024;
 /// Bound on a partial SSE event held back while waiting for its end: 16 MiB.
 pub const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
+/// A request body being buffered, chunk by chunk, up to a bound. A body that arrives in one
+/// chunk (the usual JSON-RPC POST) is kept as that chunk, without copying; more chunks are
+/// joined in order. `T` is the framework's chunk type (`bytes::Bytes` for both adapters).
+#[derive(Debug)]
+pub struct BodyBuffer<T> {
+    first: Option<T>,
+    joined: Vec<u8>,
+    total: usize,
+    limit: usize,
+}
+
+/// A body over the bound of its [`BodyBuffer`] (answer [`Protection::body_too_large`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTooLarge;
+
+impl<T: AsRef<[u8]> + From<Vec<u8>>> BodyBuffer<T> {
+    /// An empty buffer for a body of at most `limit` bytes ([`Protection::body_limit`]).
+    pub fn new(limit: usize) -> Self {
+        BodyBuffer {
+            first: None,
+            joined: Vec::new(),
+            total: 0,
+            limit,
+        }
+    }
+
+    /// Adds the next chunk; `Err` once the body is over the bound.
+    pub fn push(&mut self, chunk: T) -> Result<(), BodyTooLarge> {
+        self.total = self.total.saturating_add(chunk.as_ref().len());
+        if self.total > self.limit {
+            return Err(BodyTooLarge);
+        }
+        match self.first.take() {
+            None if self.joined.is_empty() => self.first = Some(chunk),
+            None => self.joined.extend_from_slice(chunk.as_ref()),
+            Some(earlier) => {
+                self.joined.reserve(self.total);
+                self.joined.extend_from_slice(earlier.as_ref());
+                self.joined.extend_from_slice(chunk.as_ref());
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole body (the buffer is left empty).
+    pub fn take(&mut self) -> T {
+        match self.first.take() {
+            Some(only) => only,
+            None => T::from(std::mem::take(&mut self.joined)),
+        }
+    }
+}
+
 /// Header names the adapters read and write.
 pub mod headers {
     /// RFC 9110.
@@ -711,6 +764,36 @@ mod tests {
             .build()
             .unwrap();
         Protection::new(guard)
+    }
+
+    #[test]
+    fn a_body_buffer_keeps_one_chunk_joins_more_and_holds_its_bound() {
+        let one = b"{\"method\":\"ping\"}".to_vec();
+        let at = one.as_ptr();
+        let mut buffer = BodyBuffer::new(100);
+        buffer.push(one).unwrap();
+        let kept = buffer.take();
+        assert_eq!(kept, b"{\"method\":\"ping\"}");
+        assert_eq!(kept.as_ptr(), at, "one chunk is not copied");
+        for (chunks, joined) in [
+            (&["{\"a\"", ":1", "}"][..], "{\"a\":1}"),
+            (&["", "{}", ""][..], "{}"),
+            (&["", "", "x", "", "y"][..], "xy"),
+            (&[][..], ""),
+        ] {
+            let mut buffer = BodyBuffer::new(100);
+            for chunk in chunks {
+                buffer.push(chunk.as_bytes().to_vec()).unwrap();
+            }
+            assert_eq!(buffer.take(), joined.as_bytes(), "{chunks:?}");
+        }
+        let mut buffer = BodyBuffer::new(5);
+        buffer.push(b"123".to_vec()).unwrap();
+        buffer.push(b"45".to_vec()).unwrap();
+        assert_eq!(buffer.push(b"6".to_vec()), Err(BodyTooLarge));
+        let mut exact = BodyBuffer::new(5);
+        exact.push(b"12345".to_vec()).unwrap();
+        assert_eq!(exact.take(), b"12345");
     }
 
     #[test]
