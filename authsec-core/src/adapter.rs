@@ -320,11 +320,21 @@ impl Protection {
         self.classify_mcp && method.eq_ignore_ascii_case("POST")
     }
 
-    /// Whether a declared `Content-Length` is already over the bound.
+    /// Whether a declared `Content-Length` (`1*DIGIT`, RFC 9110) is already over the bound. A
+    /// value too long for a `u64` is over it; anything that is not digits declares nothing here
+    /// (the HTTP server refuses it, or the bound applies as the body is read).
     pub fn declared_too_large(&self, content_length: Option<&str>) -> bool {
-        content_length
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|len| len > self.max_body_bytes as u64)
+        let Some(digits) = content_length.map(|v| v.trim().as_bytes()) else {
+            return false;
+        };
+        let mut len: u64 = 0;
+        for &digit in digits {
+            if !digit.is_ascii_digit() {
+                return false;
+            }
+            len = len.saturating_mul(10).saturating_add(u64::from(digit - b'0'));
+        }
+        !digits.is_empty() && len > self.max_body_bytes as u64
     }
 
     /// The `413` for a body over the bound (recorded in the audit log and metrics).
@@ -822,7 +832,12 @@ mod tests {
     fn oversized_bodies_are_413_with_a_json_body() {
         let p = protection().max_body_bytes(10);
         assert!(p.declared_too_large(Some("11")));
-        assert!(!p.declared_too_large(Some("10")));
+        assert!(p.declared_too_large(Some(" 0011 ")));
+        assert!(p.declared_too_large(Some("99999999999999999999999")), "past u64");
+        for within in ["10", "0", " 7", "", "+11", "-1", "1 1", "1e3", "11,11"] {
+            assert!(!p.declared_too_large(Some(within)), "{within:?}");
+        }
+        assert!(!p.declared_too_large(None));
         let Verdict::Deny { response, .. } = p.body_too_large() else {
             panic!()
         };
