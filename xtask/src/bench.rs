@@ -89,7 +89,10 @@ const COUNTED: [&str; 14] = [
 
 /// Runs each [`COUNTED`] scenario of the in_process bench binary under
 /// `valgrind --tool=callgrind` (its `AUTHSEC_BENCH_COUNT` mode) and writes
-/// `instructions.json`. Skipped when valgrind is not installed.
+/// `instructions.json` (instructions per request) and `code_lines.json` (the distinct 64-byte
+/// lines of code executed per request: the instruction cache a request needs, which is what a
+/// request costs when other work, such as the kernel's network stack, has evicted it).
+/// Skipped when valgrind is not installed.
 fn instructions(workspace: &Path, target: &Path, out: &Path) {
     let Some(binary) = newest_bench_binary(&target.join("release").join("deps"), "in_process-")
     else {
@@ -102,6 +105,7 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
     }
     const ITERATIONS: u64 = 300;
     let mut counts = serde_json::Map::new();
+    let mut code_lines = serde_json::Map::new();
     for scenario in COUNTED {
         println!("\n==> callgrind: {scenario} ({ITERATIONS} iterations)");
         let profile = out.join("callgrind.out");
@@ -110,6 +114,8 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
                 "--tool=callgrind",
                 "--collect-atstart=no",
                 "--toggle-collect=*counted_loop*",
+                "--dump-instr=yes",
+                "--compress-pos=no",
             ])
             .arg(format!("--callgrind-out-file={}", profile.display()))
             .arg(&binary)
@@ -119,14 +125,15 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
-        let total = std::fs::read_to_string(&profile).ok().and_then(|text| {
-            text.lines()
-                .find_map(|l| {
-                    l.strip_prefix("summary:")
-                        .or_else(|| l.strip_prefix("totals:"))
-                })
-                .and_then(|n| n.trim().parse::<f64>().ok())
-        });
+        let text = std::fs::read_to_string(&profile).unwrap_or_default();
+        let total = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("summary:")
+                    .or_else(|| l.strip_prefix("totals:"))
+            })
+            .and_then(|n| n.trim().parse::<f64>().ok());
+        code_lines.insert(scenario.into(), executed_code_lines(&text).into());
         let _ = std::fs::remove_file(&profile);
         match (status, total) {
             (Ok(status), Some(total)) if status.success() => {
@@ -139,6 +146,31 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
         out.join("instructions.json"),
         serde_json::to_string_pretty(&Value::Object(counts)).unwrap_or_default(),
     );
+    let _ = std::fs::write(
+        out.join("code_lines.json"),
+        serde_json::to_string_pretty(&Value::Object(code_lines)).unwrap_or_default(),
+    );
+}
+
+/// The distinct 64-byte lines of code with executed instructions in a callgrind profile
+/// written with `--dump-instr=yes --compress-pos=no` (each cost line starts with its
+/// instruction's address, in full).
+fn executed_code_lines(profile: &str) -> usize {
+    let mut lines = std::collections::HashSet::new();
+    for line in profile.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(address) = fields.next().and_then(|a| a.strip_prefix("0x")) else {
+            continue;
+        };
+        let executed = fields
+            .next()
+            .and_then(|cost| cost.parse::<u64>().ok())
+            .is_some_and(|cost| cost > 0);
+        if let (true, Ok(address)) = (executed, u64::from_str_radix(address, 16)) {
+            lines.insert(address >> 6);
+        }
+    }
+    lines.len()
 }
 
 /// The most recently built `deps/<prefix>*` executable.
@@ -223,6 +255,7 @@ struct Results {
     loopback: Value,
     jwt_authorizer: Value,
     instructions: Value,
+    code_lines: Value,
 }
 
 fn read_json(path: &Path) -> Value {
@@ -241,6 +274,7 @@ impl Results {
             loopback: read_json(&out.join("loopback.json")),
             jwt_authorizer: read_json(&out.join("jwt_authorizer.json")),
             instructions: read_json(&out.join("instructions.json")),
+            code_lines: read_json(&out.join("code_lines.json")),
         }
     }
 
@@ -572,7 +606,7 @@ impl Results {
             return String::new();
         };
         let mut text = String::from(
-            "\ninstructions per request (callgrind; independent of the machine's load):\n",
+            "\ninstructions per request, and distinct 64-byte lines of code they run (callgrind;\nindependent of the machine's load):\n",
         );
         for (base, scenario, label) in [
             (
@@ -644,12 +678,22 @@ impl Results {
             let (Some(value), Some(base_value)) = (count(scenario), count(base)) else {
                 continue;
             };
-            let added = if base == scenario {
-                String::new()
+            let lines = |s: &str| self.code_lines[s].as_f64();
+            let (added, added_lines) = if base == scenario {
+                (String::new(), String::new())
             } else {
-                format!(" (+{:.0})", value - base_value)
+                (
+                    format!(" (+{:.0})", value - base_value),
+                    lines(scenario)
+                        .zip(lines(base))
+                        .map(|(l, b)| format!(" (+{:.0})", l - b))
+                        .unwrap_or_default(),
+                )
             };
-            text.push_str(&format!("  {label:<60} {value:>9.0}{added}\n"));
+            let code = lines(scenario)
+                .map(|l| format!("  {l:>6.0} code lines{added_lines}"))
+                .unwrap_or_default();
+            text.push_str(&format!("  {label:<60} {value:>9.0}{added:<10}{code}\n"));
         }
         text
     }
@@ -707,5 +751,30 @@ fn format_ns(ns: f64) -> String {
         format!("{:.2} µs", ns / 1000.0)
     } else {
         format!("{ns:.0} ns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executed_code_lines;
+
+    #[test]
+    fn code_lines_count_each_executed_64_byte_line_once() {
+        let profile = "\
+events: Ir
+fn=(1) main
+0x1000 5
+0x1010 3
+0x103f 1
+0x1040 0
+calls=1 0x2000
+0x1080 2
+fn=(2) other
+0x2000 7
+summary: 18
+";
+        // 0x1000, 0x1010 and 0x103f share a line; 0x1040 ran nothing; `calls=` is no address.
+        assert_eq!(executed_code_lines(profile), 3);
+        assert_eq!(executed_code_lines(""), 0);
     }
 }
