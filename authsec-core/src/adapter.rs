@@ -332,7 +332,9 @@ impl Protection {
             if !digit.is_ascii_digit() {
                 return false;
             }
-            len = len.saturating_mul(10).saturating_add(u64::from(digit - b'0'));
+            len = len
+                .saturating_mul(10)
+                .saturating_add(u64::from(digit - b'0'));
         }
         !digits.is_empty() && len > self.max_body_bytes as u64
     }
@@ -833,7 +835,10 @@ mod tests {
         let p = protection().max_body_bytes(10);
         assert!(p.declared_too_large(Some("11")));
         assert!(p.declared_too_large(Some(" 0011 ")));
-        assert!(p.declared_too_large(Some("99999999999999999999999")), "past u64");
+        assert!(
+            p.declared_too_large(Some("99999999999999999999999")),
+            "past u64"
+        );
         for within in ["10", "0", " 7", "", "+11", "-1", "1 1", "1e3", "11,11"] {
             assert!(!p.declared_too_large(Some(within)), "{within:?}");
         }
