@@ -320,7 +320,6 @@ impl Results {
                 .map_or_else(dash, |a| format!("{a:.0}"))
         };
         let raw_rs256 = self.ns("cold/RS256", "jsonwebtoken_decode");
-        let loop_base = self.loopback["contenders"]["unprotected"]["requests_per_sec"].as_f64();
         let loopback = |data: &Value, base: Option<f64>| -> (String, String, String) {
             let rps = data["requests_per_sec"].as_f64();
             let (min, max) = (
@@ -338,43 +337,48 @@ impl Results {
             (rps_text, ratio(rps, base), p99)
         };
 
-        // 1. One request through each contender (POST tools/call, RS256 token).
-        let base = self.ns("request", "unprotected");
-        for (id, label) in [
-            ("unprotected", "unprotected axum (baseline)"),
-            ("authsec", "**authsec**, warm token (cached)"),
-            (
-                "authsec_wrapped",
-                "**authsec** wrapping the Router, warm token (cached)",
-            ),
-            (
-                "authsec_no_cache",
-                "authsec, cache off (every request verified)",
-            ),
-            ("tower_oauth2", "tower-oauth2-resource-server 0.12"),
-            ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
-        ] {
-            let value = self.ns("request", id);
-            let added = match (value, base) {
-                (Some(v), Some(b)) if id != "unprotected" => Some(v - b),
-                _ => None,
-            };
-            let (rps, rps_ratio, p99) = loopback(&self.loopback["contenders"][id], loop_base);
-            rows.push([
-                format!("POST tools/call: {label}"),
-                ns(value),
-                added.map_or_else(dash, format_ns),
-                if id == "unprotected" {
-                    dash()
-                } else {
-                    ratio(added, raw_rs256)
-                },
-                allocs(&format!("request/{id}")),
-                rps,
-                rps_ratio,
-                p99,
-            ]);
-        }
+        // One request through each contender of a criterion group, against the group's first
+        // contender (its unprotected baseline), with its loopback figures when there are any.
+        let request_rows = |kind: &str, group: &str, contenders: &[(&str, &str)], loopback_too| {
+            let baseline = contenders[0].0;
+            let base = self.ns(group, baseline);
+            let loop_base = self.loopback["contenders"][baseline]["requests_per_sec"].as_f64();
+            contenders
+                .iter()
+                .map(|&(id, label)| {
+                    let value = self.ns(group, id);
+                    let added = value
+                        .zip(base)
+                        .filter(|_| id != baseline)
+                        .map(|(v, b)| v - b);
+                    let (rps, rps_ratio, p99) = if loopback_too {
+                        loopback(&self.loopback["contenders"][id], loop_base)
+                    } else {
+                        (dash(), dash(), dash())
+                    };
+                    [
+                        format!("{kind}: {label}"),
+                        ns(value),
+                        added.map_or_else(dash, format_ns),
+                        if id == baseline {
+                            dash()
+                        } else {
+                            ratio(added, raw_rs256)
+                        },
+                        allocs(&format!("{group}/{id}")),
+                        rps,
+                        rps_ratio,
+                        p99,
+                    ]
+                })
+                .collect::<Vec<_>>()
+        };
+        let post = "POST tools/call";
+        let get = "GET (token only)";
+
+        // 1. One request through each contender (POST tools/call, RS256 token): axum, the
+        // jwt-authorizer bench (axum 0.7), actix-web.
+        rows.extend(request_rows(post, "request", &AXUM_CONTENDERS, true));
         if !self.jwt_authorizer.is_null() || self.ns("request_axum07", "jwt_authorizer").is_some() {
             let base07 = self.ns("request_axum07", "unprotected");
             let value = self.ns("request_axum07", "jwt_authorizer");
@@ -397,88 +401,20 @@ impl Results {
             ]);
         }
 
-        // The same on actix-web, against the unprotected actix-web app.
-        let base_actix = self.ns("request_actix", "actix_unprotected");
-        let loop_base_actix =
-            self.loopback["contenders"]["actix_unprotected"]["requests_per_sec"].as_f64();
-        for (id, label) in ACTIX_CONTENDERS {
-            let value = self.ns("request_actix", id);
-            let added = match (value, base_actix) {
-                (Some(v), Some(b)) if id != "actix_unprotected" => Some(v - b),
-                _ => None,
-            };
-            let (rps, rps_ratio, p99) = loopback(&self.loopback["contenders"][id], loop_base_actix);
-            rows.push([
-                format!("POST tools/call: {label}"),
-                ns(value),
-                added.map_or_else(dash, format_ns),
-                if id == "actix_unprotected" {
-                    dash()
-                } else {
-                    ratio(added, raw_rs256)
-                },
-                allocs(&format!("request_actix/{id}")),
-                rps,
-                rps_ratio,
-                p99,
-            ]);
-        }
+        rows.extend(request_rows(post, "request_actix", &ACTIX_CONTENDERS, true));
 
         // 2. The same with a GET: no body to classify, the token check alone.
-        let base_get = self.ns("request_get", "unprotected");
-        for (id, label) in [
-            ("unprotected", "unprotected axum (baseline)"),
-            ("authsec", "**authsec**, warm token (cached)"),
-            (
-                "authsec_wrapped",
-                "**authsec** wrapping the Router, warm token (cached)",
-            ),
-            ("tower_oauth2", "tower-oauth2-resource-server"),
-            ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
-        ] {
-            let value = self.ns("request_get", id);
-            let added = match (value, base_get) {
-                (Some(v), Some(b)) if id != "unprotected" => Some(v - b),
-                _ => None,
-            };
-            rows.push([
-                format!("GET (token only): {label}"),
-                ns(value),
-                added.map_or_else(dash, format_ns),
-                if id == "unprotected" {
-                    dash()
-                } else {
-                    ratio(added, raw_rs256)
-                },
-                allocs(&format!("request_get/{id}")),
-                dash(),
-                dash(),
-                dash(),
-            ]);
-        }
-
-        let base_get_actix = self.ns("request_get_actix", "actix_unprotected");
-        for (id, label) in ACTIX_CONTENDERS {
-            let value = self.ns("request_get_actix", id);
-            let added = match (value, base_get_actix) {
-                (Some(v), Some(b)) if id != "actix_unprotected" => Some(v - b),
-                _ => None,
-            };
-            rows.push([
-                format!("GET (token only): {label}"),
-                ns(value),
-                added.map_or_else(dash, format_ns),
-                if id == "actix_unprotected" {
-                    dash()
-                } else {
-                    ratio(added, raw_rs256)
-                },
-                allocs(&format!("request_get_actix/{id}")),
-                dash(),
-                dash(),
-                dash(),
-            ]);
-        }
+        let axum_get: Vec<(&str, &str)> = AXUM_CONTENDERS
+            .into_iter()
+            .filter(|(id, _)| *id != "authsec_no_cache")
+            .collect();
+        rows.extend(request_rows(get, "request_get", &axum_get, false));
+        rows.extend(request_rows(
+            get,
+            "request_get_actix",
+            &ACTIX_CONTENDERS,
+            false,
+        ));
 
         // 3. A token seen for the first time, per algorithm.
         for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
@@ -727,6 +663,22 @@ impl Results {
         text
     }
 }
+
+/// The axum rows (authsec-bench's `contenders` module), baseline first.
+const AXUM_CONTENDERS: [(&str, &str); 6] = [
+    ("unprotected", "unprotected axum (baseline)"),
+    ("authsec", "**authsec**, warm token (cached)"),
+    (
+        "authsec_wrapped",
+        "**authsec** wrapping the Router, warm token (cached)",
+    ),
+    (
+        "authsec_no_cache",
+        "authsec, cache off (every request verified)",
+    ),
+    ("tower_oauth2", "tower-oauth2-resource-server 0.12"),
+    ("jsonwebtoken_mw", "hand-written jsonwebtoken middleware"),
+];
 
 /// The actix-web rows (authsec-bench's `actix` module), baseline first.
 const ACTIX_CONTENDERS: [(&str, &str); 3] = [
