@@ -1,7 +1,9 @@
 //! Loopback HTTP: each contender served on 127.0.0.1 by a one-worker Tokio runtime (axum) or a
 //! one-worker `HttpServer` (actix-web), driven by `wrk` (one thread, keep-alive connections)
 //! with a warm token, in interleaved rounds so that drifting machine load hits every contender
-//! alike. Writes `target/authsec-bench/loopback.json`.
+//! alike. Each run also records the server's CPU time per request, in user mode and in the
+//! kernel (the server is in this process, `wrk` is not): a figure that busy neighbours on the
+//! machine do not move the way they move requests/s. Writes `target/authsec-bench/loopback.json`.
 //!
 //! Run as a smoke check (no `--bench` argument) it serves every contender and sends each one
 //! request instead, so CI needs no `wrk`.
@@ -113,8 +115,13 @@ fn main() {
         for (contender, addr) in &servers {
             let result = run(*addr, seconds).unwrap_or_else(|e| panic!("{contender}: {e}"));
             println!(
-                "round {round}/{rounds} {:<18} {:>10.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms",
-                contender, result.requests_per_sec, result.p50_ms, result.p99_ms
+                "round {round}/{rounds} {:<22} {:>8.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms  server CPU {:>5.2} + {:>5.2} µs/request",
+                contender,
+                result.requests_per_sec,
+                result.p50_ms,
+                result.p99_ms,
+                result.server_user_us.unwrap_or(f64::NAN),
+                result.server_kernel_us.unwrap_or(f64::NAN),
             );
             results.entry(contender).or_default().push(result);
         }
@@ -124,6 +131,10 @@ fn main() {
         .map(|(id, runs)| {
             let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
             let p99: Vec<f64> = runs.iter().map(|r| r.p99_ms).collect();
+            // `None` (no figure) when any run lacks one.
+            let cpu = |f: fn(&LoadResult) -> Option<f64>| {
+                runs.iter().map(f).collect::<Option<Vec<f64>>>().map(median)
+            };
             (
                 *id,
                 json!({
@@ -131,6 +142,8 @@ fn main() {
                     "requests_per_sec_min": rps.iter().copied().fold(f64::INFINITY, f64::min),
                     "requests_per_sec_max": rps.iter().copied().fold(0.0, f64::max),
                     "p99_ms": median(p99),
+                    "server_user_us": cpu(|r| r.server_user_us),
+                    "server_kernel_us": cpu(|r| r.server_kernel_us),
                     "runs": runs,
                 }),
             )

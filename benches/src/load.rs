@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::contenders::Served;
+use crate::cpu::process_cpu_times;
 
 /// Serves `served` on an ephemeral loopback port of the current Tokio runtime.
 pub async fn serve(served: Served) -> SocketAddr {
@@ -45,6 +46,14 @@ pub struct LoadResult {
     pub p99_ms: f64,
     /// Requests completed.
     pub requests: u64,
+    /// The serving process's CPU time per request in user mode, microseconds: the server is in
+    /// this process and `wrk` is not, so unlike requests/s this does not fall when the machine
+    /// is busy with other work.
+    #[serde(default)]
+    pub server_user_us: Option<f64>,
+    /// The same in the kernel (the loopback TCP stack, `epoll`, reads and writes).
+    #[serde(default)]
+    pub server_kernel_us: Option<f64>,
 }
 
 /// Runs `wrk` against `POST http://{addr}/mcp` with `token` and `body`, one wrk thread,
@@ -62,6 +71,7 @@ pub fn wrk(
         "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Accept\"] = \"application/json, text/event-stream\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"
     );
     std::fs::write(&script, lua).map_err(|e| format!("cannot write the wrk script: {e}"))?;
+    let cpu_before = process_cpu_times();
     let output = Command::new("wrk")
         .args([
             "-t1",
@@ -76,6 +86,7 @@ pub fn wrk(
         .arg(format!("http://{addr}/mcp"))
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let cpu_after = process_cpu_times();
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
@@ -84,7 +95,15 @@ pub fn wrk(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    parse_wrk(&text)
+    let mut result = parse_wrk(&text)?;
+    if let (Some((user0, kernel0)), Some((user1, kernel1))) = (cpu_before, cpu_after)
+        && result.requests > 0
+    {
+        let per_request = |d: Duration| d.as_secs_f64() * 1e6 / result.requests as f64;
+        result.server_user_us = Some(per_request(user1.saturating_sub(user0)));
+        result.server_kernel_us = Some(per_request(kernel1.saturating_sub(kernel0)));
+    }
+    Ok(result)
 }
 
 fn parse_wrk(text: &str) -> Result<LoadResult, String> {
@@ -113,6 +132,8 @@ fn parse_wrk(text: &str) -> Result<LoadResult, String> {
         p50_ms,
         p99_ms,
         requests,
+        server_user_us: None,
+        server_kernel_us: None,
     })
 }
 

@@ -279,8 +279,8 @@ impl Results {
     }
 
     /// The 10th percentile of criterion's samples of `group/bench` (time per iteration, in
-    /// nanoseconds of the bench thread's CPU time). The machine is shared and its two vCPUs may
-    /// be one core's hyperthreads, so the slow samples are mostly other work; the fast decile
+    /// nanoseconds of the bench thread's CPU time). The machine is shared, so the slow samples
+    /// are mostly other work (cache and memory contention); the fast decile
     /// is what the code costs. Criterion's own median is in its report.
     fn ns(&self, group: &str, bench: &str) -> Option<f64> {
         // Criterion turns `/` in a group name into `_` in its directory name.
@@ -531,6 +531,7 @@ impl Results {
         for row in rows {
             text.push_str(&format!("| {} |\n", row.join(" | ")));
         }
+        text.push_str(&self.loopback_cpu_text());
         text.push_str(&self.instructions_text());
         text.push_str(&self.scale_text());
         text
@@ -634,6 +635,45 @@ impl Results {
         text
     }
 
+    /// The loopback server's CPU time per request (user + kernel) against its baseline: the
+    /// load-independent side of the req/s column (a busy machine lowers req/s, not this).
+    fn loopback_cpu_text(&self) -> String {
+        let cpu = |id: &str| {
+            let data = &self.loopback["contenders"][id];
+            data["server_user_us"]
+                .as_f64()
+                .zip(data["server_kernel_us"].as_f64())
+        };
+        let mut lines = String::new();
+        for contenders in [&AXUM_CONTENDERS[..], &ACTIX_CONTENDERS[..]] {
+            let base = cpu(contenders[0].0).map(|(user, kernel)| user + kernel);
+            for (id, label) in contenders {
+                let Some((user, kernel)) = cpu(id) else {
+                    continue;
+                };
+                let total = user + kernel;
+                let versus = match base {
+                    Some(base) if *id != contenders[0].0 && total > 0.0 => format!(
+                        "  {:+.2} µs, {:.2}× the baseline's requests per CPU second",
+                        total - base,
+                        base / total
+                    ),
+                    _ => String::new(),
+                };
+                lines.push_str(&format!(
+                    "  {:<58} {total:>6.2} µs ({user:.2} user + {kernel:.2} kernel){versus}\n",
+                    label.replace("**", "")
+                ));
+            }
+        }
+        if lines.is_empty() {
+            return lines;
+        }
+        format!(
+            "\nloopback, the server's CPU time per request (getrusage over each wrk run, median of\nthe rounds; busy neighbours lower req/s but hardly this):\n{lines}"
+        )
+    }
+
     fn scale_text(&self) -> String {
         let mut text = String::new();
         if let Some(runs) = self.scale["single_flight"].as_array() {
@@ -708,7 +748,54 @@ fn format_ns(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::executed_code_lines;
+    use super::{Results, Value, executed_code_lines};
+    use serde_json::json;
+
+    #[test]
+    fn loopback_cpu_lines_set_each_contender_against_its_baseline() {
+        let results = Results {
+            criterion: std::path::PathBuf::new(),
+            in_process: Value::Null,
+            scale: Value::Null,
+            loopback: json!({"contenders": {
+                "unprotected": {"server_user_us": 5.5, "server_kernel_us": 6.5},
+                "authsec_wrapped": {"server_user_us": 8.0, "server_kernel_us": 7.0},
+                "tower_oauth2": {"requests_per_sec": 17000.0},
+                "actix_unprotected": {"server_user_us": 5.0, "server_kernel_us": 5.0},
+                "actix_authsec": {"server_user_us": 6.5, "server_kernel_us": 6.0},
+            }}),
+            jwt_authorizer: Value::Null,
+            instructions: Value::Null,
+            code_lines: Value::Null,
+        };
+        let text = results.loopback_cpu_text();
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines.len(), 7, "{text}");
+        assert_eq!(lines[0], "");
+        assert!(lines[1].starts_with("loopback, the server's CPU time per request"));
+        assert_eq!(
+            lines[3],
+            format!(
+                "  {:<58}  12.00 µs (5.50 user + 6.50 kernel)",
+                "unprotected axum (baseline)"
+            )
+        );
+        assert_eq!(
+            lines[4],
+            format!(
+                "  {:<58}  15.00 µs (8.00 user + 7.00 kernel)  +3.00 µs, 0.80× the baseline's requests per CPU second",
+                "authsec wrapping the Router, warm token (cached)"
+            )
+        );
+        // A contender without CPU figures has no line.
+        assert!(lines[5].contains("unprotected actix-web (baseline)"));
+        assert!(lines[6].ends_with("+2.50 µs, 0.80× the baseline's requests per CPU second"));
+        let empty = Results {
+            loopback: Value::Null,
+            ..results
+        };
+        assert_eq!(empty.loopback_cpu_text(), "");
+    }
 
     #[test]
     fn code_lines_count_each_executed_64_byte_line_once() {
