@@ -2,6 +2,7 @@
 //! [`authsec_core::Protection`], which does the work.
 
 use std::future::{Future, Ready, ready};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
-    Denial, Guard, IncomingRequest, Protection, RenderedDenial, RequestHeaders, ResponseFilter,
-    Verdict,
+    Denial, Guard, IncomingRequest, Principal, Protection, RenderedDenial, RequestHeaders,
+    ResponseFilter, Verdict,
 };
 use futures_core::Stream;
 
@@ -287,7 +288,37 @@ where
         request.set_payload(buffered_payload(bytes));
     }
     let response = service.call(request).await?;
+    match respond(&protection, principal, lists_tools, client_ip, response) {
+        Responded::Done(response) => Ok(response),
+        // Rare, and boxed so that it adds nothing to the future of every other request.
+        Responded::FilterJson(response, principal) => {
+            Box::pin(filter_json_response(
+                protection, principal, client_ip, response,
+            ))
+            .await
+        }
+    }
+}
 
+/// What [`respond`] did with a protected service's response.
+enum Responded<B> {
+    Done(ServiceResponse<EitherBody<B>>),
+    /// A JSON `tools/list`, to be read and filtered for this caller.
+    FilterJson(ServiceResponse<B>, Principal),
+}
+
+/// What follows the protected service, without reading the body: the session binding, the
+/// SSE `tools/list` filter, or word that a JSON `tools/list` must be filtered.
+fn respond<B>(
+    protection: &Protection,
+    principal: Principal,
+    lists_tools: bool,
+    client_ip: Option<IpAddr>,
+    response: ServiceResponse<B>,
+) -> Responded<B>
+where
+    B: MessageBody + 'static,
+{
     protection.on_response(
         &principal,
         response
@@ -302,38 +333,49 @@ where
             .and_then(|v| v.to_str().ok())
     };
     match protection.response_filter(lists_tools, content_type) {
-        ResponseFilter::None => Ok(response.map_into_left_body()),
+        ResponseFilter::None => Responded::Done(response.map_into_left_body()),
         ResponseFilter::Sse => {
             let filter = protection.sse_filter(principal, client_ip);
             let mut response = response.map_body(|_, body| {
                 EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter)))
             });
             response.headers_mut().remove(CONTENT_LENGTH);
-            Ok(response)
+            Responded::Done(response)
         }
-        ResponseFilter::Json => {
-            let (request, response) = response.into_parts();
-            let (mut head, body) = response.into_parts();
-            let Ok(Ok(bytes)) = to_bytes_limited(body, MAX_TOOLS_LIST_BYTES).await else {
-                tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
-                return Ok(
-                    ServiceResponse::new(request, rendered(unfilterable_tools_list()))
-                        .map_into_right_body(),
-                );
-            };
-            let body = match protection.filter_json(principal, client_ip, &bytes) {
-                Some(filtered) => {
-                    head.headers_mut().remove(CONTENT_LENGTH);
-                    BoxBody::new(filtered)
-                }
-                None => BoxBody::new(bytes),
-            };
-            Ok(ServiceResponse::new(
-                request,
-                head.set_body(EitherBody::right(body)),
-            ))
-        }
+        ResponseFilter::Json => Responded::FilterJson(response, principal),
     }
+}
+
+/// A JSON `tools/list` response, read (up to [`MAX_TOOLS_LIST_BYTES`]) and filtered.
+async fn filter_json_response<B>(
+    protection: Arc<Protection>,
+    principal: Principal,
+    client_ip: Option<IpAddr>,
+    response: ServiceResponse<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    B: MessageBody + 'static,
+{
+    let (request, response) = response.into_parts();
+    let (mut head, body) = response.into_parts();
+    let Ok(Ok(bytes)) = to_bytes_limited(body, MAX_TOOLS_LIST_BYTES).await else {
+        tracing::warn!(target: "authsec", "a tools/list response could not be read for filtering");
+        return Ok(
+            ServiceResponse::new(request, rendered(unfilterable_tools_list()))
+                .map_into_right_body(),
+        );
+    };
+    let body = match protection.filter_json(principal, client_ip, &bytes) {
+        Some(filtered) => {
+            head.headers_mut().remove(CONTENT_LENGTH);
+            BoxBody::new(filtered)
+        }
+        None => BoxBody::new(bytes),
+    };
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(EitherBody::right(body)),
+    ))
 }
 
 /// Answers with a denial verdict (and logs it, without the token). Only denials are passed in;
