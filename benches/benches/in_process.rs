@@ -1,11 +1,12 @@
 //! In-process figures (criterion): one request through each contender's tower stack; the cold
 //! path per algorithm next to `jsonwebtoken` and the pre-parsed signature check; the warm path;
-//! MCP classification and `tools/list` filtering. Allocation counts go to
-//! `target/authsec-bench/in_process.json`.
+//! MCP classification and `tools/list` filtering; and one request with this core's caches
+//! evicted first ([`Evictor`]), as the kernel evicts them between two requests over loopback.
+//! Allocation counts and the evicted figures go to `target/authsec-bench/in_process.json`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -14,6 +15,7 @@ use authsec_bench::actix::{self, ActixContender};
 use authsec_bench::alloc::{CountingAlloc, per_run};
 use authsec_bench::contenders::{self, Contender, MinimalClaims, Served, mcp_request};
 use authsec_bench::cpu::{cpu_time_of, thread_cpu_time};
+use authsec_bench::evict::Evictor;
 use authsec_bench::fixture::{
     Fixture, ISSUER, RESOURCE, TOOLS_CALL_BODY, TOOLS_CALL_RESULT, TOOLS_LIST_BODY,
     tools_list_response,
@@ -105,6 +107,18 @@ fn counted_loop(iterations: u64, op: &mut dyn FnMut()) {
 fn count_mode(spec: &str) {
     let (scenario, iterations) = spec.split_once(':').unwrap_or((spec, "1000"));
     let iterations: u64 = iterations.parse().expect("iterations");
+    match std::env::var("AUTHSEC_BENCH_EVICT").as_deref() {
+        Ok(what @ ("code" | "data" | "all")) => with_scenario(scenario, &mut |op| {
+            let (p10, p50) = evicted_times(what, iterations, op);
+            println!("{scenario} evicted={what} n={iterations} p10={p10:.0} p50={p50:.0} ns");
+        }),
+        _ => with_scenario(scenario, &mut |op| counted_loop(iterations, op)),
+    }
+}
+
+/// Builds one scenario (`request/authsec`, `mcp/classify`, ...: the names of [`COUNTED`]'s
+/// list in xtask), runs it once, then hands it to `run`.
+fn with_scenario(scenario: &str, run: &mut dyn FnMut(&mut dyn FnMut())) {
     let rt = runtime();
     let alg = match scenario.rsplit_once('/').map(|(_, alg)| alg) {
         Some("PS256") => SigningAlgorithm::PS256,
@@ -233,7 +247,66 @@ fn count_mode(spec: &str) {
         _ => panic!("unknown scenario {scenario:?}"),
     };
     op();
-    counted_loop(iterations, &mut *op);
+    run(&mut *op);
+}
+
+/// One run after an eviction; never inlined, so that callgrind's cache simulation can count
+/// the misses of exactly this (`--toggle-collect='*evicted_run*'`).
+#[inline(never)]
+fn evicted_run(op: &mut dyn FnMut()) {
+    op();
+}
+
+/// Runs `op` `iterations` times with this core's caches evicted before each run ([`Evictor`]:
+/// `what` is `code`, `data` or `all`), timing each run alone (wall clock: a run is a few
+/// microseconds, too short for the thread's CPU clock). The 10th percentile and the median, in
+/// nanoseconds. `AUTHSEC_BENCH_EVICT=code|data|all` with `AUTHSEC_BENCH_COUNT` prints them.
+fn evicted_times(what: &str, iterations: u64, op: &mut dyn FnMut()) -> (f64, f64) {
+    let mut evictor = Evictor::new();
+    let mut samples: Vec<u64> = Vec::with_capacity(iterations as usize);
+    for _ in 0..iterations.max(1) {
+        match what {
+            "code" => evictor.code(),
+            "data" => evictor.data(),
+            _ => evictor.all(),
+        }
+        let start = Instant::now();
+        evicted_run(op);
+        samples.push(start.elapsed().as_nanos() as u64);
+    }
+    samples.sort_unstable();
+    let at = |q: usize| samples[(samples.len() * q / 100).min(samples.len() - 1)] as f64;
+    (at(10), at(50))
+}
+
+/// The request scenarios timed with evicted caches (named as in count mode).
+const EVICTED: [&str; 6] = [
+    "request/unprotected",
+    "request/noop_layer",
+    "request/authsec",
+    "request/authsec_wrapped",
+    "request_actix/actix_unprotected",
+    "request_actix/actix_authsec",
+];
+
+/// Each of [`EVICTED`] `iterations` times after evicting the instruction cache, then after
+/// evicting it and L2: `{scenario: {code: {p10_ns, p50_ns}, all: {...}}}`.
+fn evicted(iterations: u64) -> Value {
+    let mut results = serde_json::Map::new();
+    for scenario in EVICTED {
+        let mut figures = serde_json::Map::new();
+        with_scenario(scenario, &mut |op| {
+            for what in ["code", "all"] {
+                let (p10, p50) = evicted_times(what, iterations, op);
+                println!(
+                    "{scenario}, caches evicted ({what}): p10 {p10:.0} ns, median {p50:.0} ns"
+                );
+                figures.insert(what.into(), json!({"p10_ns": p10, "p50_ns": p50}));
+            }
+        });
+        results.insert(scenario.into(), Value::Object(figures));
+    }
+    Value::Object(results)
 }
 
 fn main() {
@@ -371,10 +444,18 @@ fn main() {
     mcp(&mut criterion, &rt, rs256, &mut allocations);
 
     criterion.final_summary();
+
+    // 5. One request with the core's caches evicted first, as the kernel's network stack
+    // evicts them between two requests over loopback.
+    let evicted = evicted(if report::is_full_run() { 5000 } else { 5 });
+
     if !report::is_full_run() {
         return; // A smoke run (criterion's test mode): leave the last results alone.
     }
-    report::write("in_process.json", &json!({ "allocations": allocations }));
+    report::write(
+        "in_process.json",
+        &json!({ "allocations": allocations, "evicted": evicted }),
+    );
     // The RS256 key and token, for the jwt-authorizer bench (its own workspace).
     report::write(
         "fixture-rs256.json",

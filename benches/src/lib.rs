@@ -5,7 +5,9 @@
 //!
 //! - `benches/in_process.rs` (criterion): one request through each contender's tower stack, in
 //!   process; the cold path per algorithm next to `jsonwebtoken::decode` and the pre-parsed
-//!   signature check; MCP classification and `tools/list` filtering, with allocation counts.
+//!   signature check; MCP classification and `tools/list` filtering, with allocation counts;
+//!   one request with this core's caches evicted first ([`evict`]), the in-process stand-in
+//!   for what the kernel's network stack does to them between two requests over loopback.
 //! - `benches/scale.rs`: single flight (N concurrent requests with one new token against the
 //!   dev issuer over loopback) and the memory of the verified-token cache with 1M tokens.
 //! - `benches/loopback.rs`: `wrk` against each contender served on 127.0.0.1.
@@ -18,6 +20,7 @@ pub mod actix;
 pub mod alloc;
 pub mod contenders;
 pub mod cpu;
+pub mod evict;
 pub mod fixture;
 pub mod load;
 pub mod report;

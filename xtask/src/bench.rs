@@ -532,6 +532,7 @@ impl Results {
             text.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         text.push_str(&self.loopback_cpu_text());
+        text.push_str(&self.evicted_text());
         text.push_str(&self.instructions_text());
         text.push_str(&self.scale_text());
         text
@@ -674,6 +675,71 @@ impl Results {
         )
     }
 
+    /// One request in process with the core's caches evicted first (the bench's `Evictor`):
+    /// the median, and what the protection adds over its baseline, instruction cache evicted
+    /// and instruction cache plus L2 evicted.
+    fn evicted_text(&self) -> String {
+        let evicted = &self.in_process["evicted"];
+        let median = |scenario: &str, what: &str| evicted[scenario][what]["p50_ns"].as_f64();
+        let mut lines = String::new();
+        for (baseline, scenario, label) in [
+            (
+                "request/unprotected",
+                "request/unprotected",
+                "unprotected axum",
+            ),
+            (
+                "request/unprotected",
+                "request/noop_layer",
+                "a no-op Router::layer (axum map_request)",
+            ),
+            (
+                "request/unprotected",
+                "request/authsec",
+                "authsec, Router::layer",
+            ),
+            (
+                "request/unprotected",
+                "request/authsec_wrapped",
+                "authsec wrapping the Router",
+            ),
+            (
+                "request_actix/actix_unprotected",
+                "request_actix/actix_unprotected",
+                "unprotected actix-web",
+            ),
+            (
+                "request_actix/actix_unprotected",
+                "request_actix/actix_authsec",
+                "authsec-actix",
+            ),
+        ] {
+            let (Some(code), Some(all)) = (median(scenario, "code"), median(scenario, "all"))
+            else {
+                continue;
+            };
+            let added = |what: &str, value: f64| match median(baseline, what) {
+                Some(base) if baseline != scenario => format!(" ({})", signed_ns(value - base)),
+                _ => String::new(),
+            };
+            lines.push_str(&format!(
+                "  {:<44} {:>9}{:<12} {:>9}{}\n",
+                label,
+                format_ns(code),
+                added("code", code),
+                format_ns(all),
+                added("all", all),
+            ));
+        }
+        if lines.is_empty() {
+            return lines;
+        }
+        format!(
+            "\nPOST tools/call in process, this core's caches evicted before each request (median\nof 5,000; first the 32 KiB instruction cache, then it and the 1 MiB L2):\n  {:<44} {:>21} {:>9}\n{lines}",
+            "", "L1i evicted", "L1i + L2"
+        )
+    }
+
     fn scale_text(&self) -> String {
         let mut text = String::new();
         if let Some(runs) = self.scale["single_flight"].as_array() {
@@ -795,6 +861,56 @@ mod tests {
             ..results
         };
         assert_eq!(empty.loopback_cpu_text(), "");
+    }
+
+    #[test]
+    fn evicted_lines_add_over_each_framework_baseline() {
+        let figures =
+            |code: f64, all: f64| json!({"code": {"p50_ns": code}, "all": {"p50_ns": all}});
+        let results = Results {
+            criterion: std::path::PathBuf::new(),
+            in_process: json!({"evicted": {
+                "request/unprotected": figures(2400.0, 4300.0),
+                "request/authsec_wrapped": figures(3850.0, 7650.0),
+                "request_actix/actix_unprotected": figures(3800.0, 6800.0),
+                "request_actix/actix_authsec": figures(5700.0, 10300.0),
+            }}),
+            scale: Value::Null,
+            loopback: Value::Null,
+            jwt_authorizer: Value::Null,
+            instructions: Value::Null,
+            code_lines: Value::Null,
+        };
+        let text = results.evicted_text();
+        let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+        assert_eq!(lines.len(), 8, "{text}");
+        assert!(lines[1].starts_with("POST tools/call in process, this core's caches evicted"));
+        assert!(
+            lines[3].ends_with("L1i evicted  L1i + L2"),
+            "{:?}",
+            lines[3]
+        );
+        assert_eq!(
+            lines[4],
+            format!(
+                "  {:<44} {:>9}{:<12} {:>9}",
+                "unprotected axum", "2.40 µs", "", "4.30 µs"
+            )
+        );
+        assert_eq!(
+            lines[5],
+            format!(
+                "  {:<44} {:>9}{:<12} {:>9}{}",
+                "authsec wrapping the Router", "3.85 µs", " (+1.45 µs)", "7.65 µs", " (+3.35 µs)"
+            )
+        );
+        assert!(lines[7].starts_with("  authsec-actix"), "{:?}", lines[7]);
+        assert!(lines[7].ends_with("10.3 µs (+3.50 µs)"), "{:?}", lines[7]);
+        let empty = Results {
+            in_process: Value::Null,
+            ..results
+        };
+        assert_eq!(empty.evicted_text(), "");
     }
 
     #[test]
