@@ -2,8 +2,8 @@
 //! one-worker `HttpServer` (actix-web), driven by `wrk` (one thread, keep-alive connections)
 //! with a warm token, in interleaved rounds so that drifting machine load hits every contender
 //! alike. Each run also records the server's CPU time per request, in user mode and in the
-//! kernel (the server is in this process, `wrk` is not): a figure that busy neighbours on the
-//! machine do not move the way they move requests/s. Writes `target/authsec-bench/loopback.json`.
+//! kernel (the server is in this process, `wrk` is not): where a request's time goes. Writes
+//! `target/authsec-bench/loopback.json`.
 //!
 //! Run as a smoke check (no `--bench` argument) it serves every contender and sends each one
 //! request instead, so CI needs no `wrk`.

@@ -46,9 +46,9 @@ pub struct LoadResult {
     pub p99_ms: f64,
     /// Requests completed.
     pub requests: u64,
-    /// The serving process's CPU time per request in user mode, microseconds: the server is in
-    /// this process and `wrk` is not, so unlike requests/s this does not fall when the machine
-    /// is busy with other work.
+    /// The serving process's CPU time per request in user mode, microseconds (the server is in
+    /// this process and `wrk` is not): with the kernel's share below, where the time of a
+    /// request goes.
     #[serde(default)]
     pub server_user_us: Option<f64>,
     /// The same in the kernel (the loopback TCP stack, `epoll`, reads and writes).

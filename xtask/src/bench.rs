@@ -636,8 +636,9 @@ impl Results {
         text
     }
 
-    /// The loopback server's CPU time per request (user + kernel) against its baseline: the
-    /// load-independent side of the req/s column (a busy machine lowers req/s, not this).
+    /// The loopback server's CPU time per request (user + kernel) against its baseline: where
+    /// the req/s column's time goes. (A busy host inflates it too: a vCPU that waits for the
+    /// host still counts as running.)
     fn loopback_cpu_text(&self) -> String {
         let cpu = |id: &str| {
             let data = &self.loopback["contenders"][id];
@@ -671,7 +672,7 @@ impl Results {
             return lines;
         }
         format!(
-            "\nloopback, the server's CPU time per request (getrusage over each wrk run, median of\nthe rounds; busy neighbours lower req/s but hardly this):\n{lines}"
+            "\nloopback, the server's CPU time per request (getrusage over each wrk run, median of\nthe rounds; where the time goes: user code or the kernel):\n{lines}"
         )
     }
 
@@ -735,7 +736,7 @@ impl Results {
             return lines;
         }
         format!(
-            "\nPOST tools/call in process, this core's caches evicted before each request (median\nof 5,000; first the 32 KiB instruction cache, then it and the 1 MiB L2):\n  {:<44} {:>21} {:>9}\n{lines}",
+            "\nPOST tools/call in process, this core's caches evicted before each request (median\nof 5,000; first the 32 KiB instruction cache, then it and the 1 MiB L2):\n  {:<44} {:<21} {}\n{lines}",
             "", "L1i evicted", "L1i + L2"
         )
     }
@@ -886,7 +887,7 @@ mod tests {
         assert_eq!(lines.len(), 8, "{text}");
         assert!(lines[1].starts_with("POST tools/call in process, this core's caches evicted"));
         assert!(
-            lines[3].ends_with("L1i evicted  L1i + L2"),
+            lines[3].ends_with("L1i evicted           L1i + L2"),
             "{:?}",
             lines[3]
         );
