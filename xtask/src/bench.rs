@@ -531,6 +531,7 @@ impl Results {
         for row in rows {
             text.push_str(&format!("| {} |\n", row.join(" | ")));
         }
+        text.push_str(&self.loopback_warning());
         text.push_str(&self.loopback_cpu_text());
         text.push_str(&self.evicted_text());
         text.push_str(&self.instructions_text());
@@ -632,6 +633,29 @@ impl Results {
                 .map(|l| format!("  {l:>6.0} code lines{added_lines}"))
                 .unwrap_or_default();
             text.push_str(&format!("  {label:<60} {value:>9.0}{added:<10}{code}\n"));
+        }
+        text
+    }
+
+    /// A warning when a loopback baseline's rounds spread by more than 10 % (max over min):
+    /// other work on the host, which makes every loopback ratio of the run unreliable (one
+    /// such run showed 0.98× for a contender that is ~0.8× in quiet ones).
+    fn loopback_warning(&self) -> String {
+        let mut text = String::new();
+        for baseline in ["unprotected", "actix_unprotected"] {
+            let data = &self.loopback["contenders"][baseline];
+            let (Some(min), Some(max)) = (
+                data["requests_per_sec_min"].as_f64(),
+                data["requests_per_sec_max"].as_f64(),
+            ) else {
+                continue;
+            };
+            if min > 0.0 && max / min > 1.10 {
+                text.push_str(&format!(
+                    "\nwarning: the {baseline} loopback rounds ranged {min:.0}–{max:.0} req/s (+{:.0} %): the\nhost was busy during this run, and its loopback ratios are not to be trusted; run again\n",
+                    (max / min - 1.0) * 100.0
+                ));
+            }
         }
         text
     }
@@ -862,6 +886,27 @@ mod tests {
             ..results
         };
         assert_eq!(empty.loopback_cpu_text(), "");
+    }
+
+    #[test]
+    fn a_busy_run_is_flagged_by_the_spread_of_its_baselines() {
+        let run = |min: f64, max: f64| Results {
+            criterion: std::path::PathBuf::new(),
+            in_process: Value::Null,
+            scale: Value::Null,
+            loopback: json!({"contenders": {
+                "unprotected": {"requests_per_sec_min": min, "requests_per_sec_max": max},
+                "actix_unprotected": {"requests_per_sec_min": 85000.0, "requests_per_sec_max": 92000.0},
+            }}),
+            jwt_authorizer: Value::Null,
+            instructions: Value::Null,
+            code_lines: Value::Null,
+        };
+        assert_eq!(run(81310.0, 82897.0).loopback_warning(), "");
+        assert_eq!(
+            run(62102.0, 76596.0).loopback_warning(),
+            "\nwarning: the unprotected loopback rounds ranged 62102–76596 req/s (+23 %): the\nhost was busy during this run, and its loopback ratios are not to be trusted; run again\n"
+        );
     }
 
     #[test]
