@@ -842,24 +842,32 @@ mod tests {
     use super::{Results, Value, executed_code_lines};
     use serde_json::json;
 
+    /// Results with only these files' contents (what the text blocks read).
+    fn results(in_process: Value, loopback: Value) -> Results {
+        Results {
+            criterion: std::path::PathBuf::new(),
+            in_process,
+            scale: Value::Null,
+            loopback,
+            jwt_authorizer: Value::Null,
+            instructions: Value::Null,
+            code_lines: Value::Null,
+        }
+    }
+
     #[test]
     fn loopback_cpu_lines_set_each_contender_against_its_baseline() {
-        let results = Results {
-            criterion: std::path::PathBuf::new(),
-            in_process: Value::Null,
-            scale: Value::Null,
-            loopback: json!({"contenders": {
+        let report = results(
+            Value::Null,
+            json!({"contenders": {
                 "unprotected": {"server_user_us": 5.5, "server_kernel_us": 6.5},
                 "authsec_wrapped": {"server_user_us": 8.0, "server_kernel_us": 7.0},
                 "tower_oauth2": {"requests_per_sec": 17000.0},
                 "actix_unprotected": {"server_user_us": 5.0, "server_kernel_us": 5.0},
                 "actix_authsec": {"server_user_us": 6.5, "server_kernel_us": 6.0},
             }}),
-            jwt_authorizer: Value::Null,
-            instructions: Value::Null,
-            code_lines: Value::Null,
-        };
-        let text = results.loopback_cpu_text();
+        );
+        let text = report.loopback_cpu_text();
         let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         assert_eq!(lines.len(), 7, "{text}");
         assert_eq!(lines[0], "");
@@ -881,26 +889,19 @@ mod tests {
         // A contender without CPU figures has no line.
         assert!(lines[5].contains("unprotected actix-web (baseline)"));
         assert!(lines[6].ends_with("+2.50 µs, 0.80× the baseline's requests per CPU second"));
-        let empty = Results {
-            loopback: Value::Null,
-            ..results
-        };
-        assert_eq!(empty.loopback_cpu_text(), "");
+        assert_eq!(results(Value::Null, Value::Null).loopback_cpu_text(), "");
     }
 
     #[test]
     fn a_busy_run_is_flagged_by_the_spread_of_its_baselines() {
-        let run = |min: f64, max: f64| Results {
-            criterion: std::path::PathBuf::new(),
-            in_process: Value::Null,
-            scale: Value::Null,
-            loopback: json!({"contenders": {
-                "unprotected": {"requests_per_sec_min": min, "requests_per_sec_max": max},
-                "actix_unprotected": {"requests_per_sec_min": 85000.0, "requests_per_sec_max": 92000.0},
-            }}),
-            jwt_authorizer: Value::Null,
-            instructions: Value::Null,
-            code_lines: Value::Null,
+        let run = |min: f64, max: f64| {
+            results(
+                Value::Null,
+                json!({"contenders": {
+                    "unprotected": {"requests_per_sec_min": min, "requests_per_sec_max": max},
+                    "actix_unprotected": {"requests_per_sec_min": 85000.0, "requests_per_sec_max": 92000.0},
+                }}),
+            )
         };
         assert_eq!(run(81310.0, 82897.0).loopback_warning(), "");
         assert_eq!(
@@ -913,21 +914,16 @@ mod tests {
     fn evicted_lines_add_over_each_framework_baseline() {
         let figures =
             |code: f64, all: f64| json!({"code": {"p50_ns": code}, "all": {"p50_ns": all}});
-        let results = Results {
-            criterion: std::path::PathBuf::new(),
-            in_process: json!({"evicted": {
+        let report = results(
+            json!({"evicted": {
                 "request/unprotected": figures(2400.0, 4300.0),
                 "request/authsec_wrapped": figures(3850.0, 7650.0),
                 "request_actix/actix_unprotected": figures(3800.0, 6800.0),
                 "request_actix/actix_authsec": figures(5700.0, 10300.0),
             }}),
-            scale: Value::Null,
-            loopback: Value::Null,
-            jwt_authorizer: Value::Null,
-            instructions: Value::Null,
-            code_lines: Value::Null,
-        };
-        let text = results.evicted_text();
+            Value::Null,
+        );
+        let text = report.evicted_text();
         let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         assert_eq!(lines.len(), 8, "{text}");
         assert!(lines[1].starts_with("POST tools/call in process, this core's caches evicted"));
@@ -952,11 +948,7 @@ mod tests {
         );
         assert!(lines[7].starts_with("  authsec-actix"), "{:?}", lines[7]);
         assert!(lines[7].ends_with("10.3 µs (+3.50 µs)"), "{:?}", lines[7]);
-        let empty = Results {
-            in_process: Value::Null,
-            ..results
-        };
-        assert_eq!(empty.evicted_text(), "");
+        assert_eq!(results(Value::Null, Value::Null).evicted_text(), "");
     }
 
     #[test]
