@@ -290,9 +290,10 @@ fn evicted_times(what: &str, iterations: u64, op: &mut dyn FnMut()) -> (f64, f64
 }
 
 /// The request scenarios timed with evicted caches (named as in count mode).
-const EVICTED: [&str; 6] = [
+const EVICTED: [&str; 7] = [
     "request/unprotected",
     "request/noop_layer",
+    "request/floor",
     "request/authsec",
     "request/authsec_wrapped",
     "request_actix/actix_unprotected",

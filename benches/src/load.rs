@@ -22,6 +22,7 @@ pub async fn serve(served: Served) -> SocketAddr {
         let _ = match served {
             Served::Router(router) => axum::serve(listener, router).await,
             Served::Wrapped(service) => axum::serve(listener, service.into_make_service()).await,
+            Served::Floor(floor) => axum::serve(listener, floor.into_make_service()).await,
         };
     });
     addr

@@ -70,13 +70,15 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// Scenarios whose instructions per request are counted with callgrind: a figure the machine's
 /// load cannot move, for the warm path where a few hundred nanoseconds matter.
-const COUNTED: [&str; 14] = [
+const COUNTED: [&str; 16] = [
     "request/unprotected",
     "request/noop_layer",
+    "request/floor",
     "request/authsec",
     "request/authsec_wrapped",
     "request/jsonwebtoken_mw",
     "request_get/unprotected",
+    "request_get/floor",
     "request_get/authsec",
     "request_get/authsec_wrapped",
     "request_actix/actix_unprotected",
@@ -560,6 +562,11 @@ impl Results {
             ),
             (
                 "request/unprotected",
+                "request/floor",
+                "POST tools/call, the floor (no checks: a lower bound)",
+            ),
+            (
+                "request/unprotected",
                 "request/authsec",
                 "POST tools/call, authsec warm",
             ),
@@ -577,6 +584,11 @@ impl Results {
                 "request_get/unprotected",
                 "request_get/unprotected",
                 "GET, unprotected",
+            ),
+            (
+                "request_get/unprotected",
+                "request_get/floor",
+                "GET, the floor (the token compared)",
             ),
             (
                 "request_get/unprotected",
@@ -720,6 +732,11 @@ impl Results {
             ),
             (
                 "request/unprotected",
+                "request/floor",
+                "the floor (no checks: a lower bound)",
+            ),
+            (
+                "request/unprotected",
                 "request/authsec",
                 "authsec, Router::layer",
             ),
@@ -796,8 +813,12 @@ impl Results {
 }
 
 /// The axum rows (authsec-bench's `contenders` module), baseline first.
-const AXUM_CONTENDERS: [(&str, &str); 6] = [
+const AXUM_CONTENDERS: [(&str, &str); 7] = [
     ("unprotected", "unprotected axum (baseline)"),
+    (
+        "floor",
+        "the floor: token compared, body read, tool name searched (no checks: a lower bound)",
+    ),
     ("authsec", "**authsec**, warm token (cached)"),
     (
         "authsec_wrapped",
