@@ -634,10 +634,10 @@ impl Results {
                 (String::new(), String::new())
             } else {
                 (
-                    format!(" (+{:.0})", value - base_value),
+                    format!(" ({:+.0})", value - base_value),
                     lines(scenario)
                         .zip(lines(base))
-                        .map(|(l, b)| format!(" (+{:.0})", l - b))
+                        .map(|(l, b)| format!(" ({:+.0})", l - b))
                         .unwrap_or_default(),
                 )
             };
@@ -815,10 +815,7 @@ impl Results {
 /// The axum rows (authsec-bench's `contenders` module), baseline first.
 const AXUM_CONTENDERS: [(&str, &str); 7] = [
     ("unprotected", "unprotected axum (baseline)"),
-    (
-        "floor",
-        "the floor: token compared, body read, tool name searched (no checks: a lower bound)",
-    ),
+    ("floor", "the floor (no checks: a lower bound)"),
     ("authsec", "**authsec**, warm token (cached)"),
     (
         "authsec_wrapped",
