@@ -3,11 +3,11 @@
 //! | contender | what protects the handler |
 //! |---|---|
 //! | `unprotected` | nothing: the baseline |
+//! | `floor` | [`Floor`]: one token compared, a POST body read and searched for the tool's name; no validation, scopes or policy. The least any such layer does: a lower bound, not a protection |
 //! | `authsec` | [`AuthsecLayer`] added with `Router::layer` (checks 1–5, MCP classification, `tools/list` filtering) with its verified-token cache (a warm token is not verified again) |
 //! | `authsec (wrapping the Router)` | the same layer wrapped around the whole `Router` ([`AuthsecLayer::wrap`]): no `Router::layer` cost |
 //! | `authsec (no cache)` | the same with `token_cache_capacity(0)`: a signature check per request, the cost of a token seen for the first time |
 //! | `tower-oauth2-resource-server` | its tower layer with a static JWKS tenant (issuer, audience, exp, nbf) |
-//! | `floor` | [`Floor`]: one token compared, a POST body read and searched for the tool's name; no validation, scopes or policy. The least any such layer does: a lower bound, not a protection |
 //! | `jsonwebtoken middleware` | a minimal hand-written axum middleware: `Bearer` prefix, `jsonwebtoken::decode` with a cached key and `Validation`, claims into the extensions |
 //!
 //! None of the peers checks scopes per tool or filters `tools/list`; authsec does both here.
