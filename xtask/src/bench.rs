@@ -970,6 +970,59 @@ mod tests {
     }
 
     #[test]
+    fn instruction_lines_add_over_their_baseline_with_the_sign_of_the_difference() {
+        let mut report = results(Value::Null, Value::Null);
+        report.instructions = json!({
+            "request/unprotected": 12709.0,
+            "request/floor": 14313.0,
+            "request_get/unprotected": 11282.0,
+            "request_get/floor": 11712.0,
+        });
+        report.code_lines = json!({
+            "request/unprotected": 731.0,
+            "request/floor": 764.0,
+            "request_get/unprotected": 715.0,
+            "request_get/floor": 708.0,
+        });
+        let text = report.instructions_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 7, "{text}");
+        let line = |label: &str, value: &str, added: &str, code: &str| {
+            format!("  {label:<60} {value:>9}{added:<10}  {code}")
+        };
+        assert_eq!(
+            lines[3],
+            line(
+                "POST tools/call, unprotected",
+                "12709",
+                "",
+                "   731 code lines"
+            )
+        );
+        assert_eq!(
+            lines[4],
+            line(
+                "POST tools/call, the floor (no checks: a lower bound)",
+                "14313",
+                " (+1604)",
+                "   764 code lines (+33)"
+            )
+        );
+        // Fewer lines than the baseline read as a negative difference.
+        assert_eq!(
+            lines[6],
+            line(
+                "GET, the floor (the token compared)",
+                "11712",
+                " (+430)",
+                "   708 code lines (-7)"
+            )
+        );
+        report.instructions = Value::Null;
+        assert_eq!(report.instructions_text(), "");
+    }
+
+    #[test]
     fn code_lines_count_each_executed_64_byte_line_once() {
         let profile = "\
 events: Ir
