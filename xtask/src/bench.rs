@@ -155,9 +155,15 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
 }
 
 /// The distinct 64-byte lines of code with executed instructions in a callgrind profile
-/// written with `--dump-instr=yes --compress-pos=no` (each cost line starts with its
-/// instruction's address, in full).
+/// written with `--dump-instr=yes --compress-pos=no`. Each cost line starts with its
+/// positions, as the `positions:` header names them (`instr line` by default: the
+/// instruction's full address, then its source line, 0 where the code has no line table),
+/// and its cost follows them.
 fn executed_code_lines(profile: &str) -> usize {
+    let positions = profile
+        .lines()
+        .find_map(|l| l.strip_prefix("positions:"))
+        .map_or(1, |names| names.split_whitespace().count());
     let mut lines = std::collections::HashSet::new();
     for line in profile.lines() {
         let mut fields = line.split_whitespace();
@@ -165,7 +171,7 @@ fn executed_code_lines(profile: &str) -> usize {
             continue;
         };
         let executed = fields
-            .next()
+            .nth(positions - 1)
             .and_then(|cost| cost.parse::<u64>().ok())
             .is_some_and(|cost| cost > 0);
         if let (true, Ok(address)) = (executed, u64::from_str_radix(address, 16)) {
@@ -1025,20 +1031,34 @@ mod tests {
     #[test]
     fn code_lines_count_each_executed_64_byte_line_once() {
         let profile = "\
+positions: instr line
 events: Ir
 fn=(1) main
-0x1000 5
-0x1010 3
-0x103f 1
-0x1040 0
+0x1000 12 5
+0x1010 0 3
+0x103f 13 1
+0x1040 14 0
 calls=1 0x2000
-0x1080 2
+0x1080 15 2
 fn=(2) other
-0x2000 7
-summary: 18
+0x2000 0 7
+0x2040 0 4
+summary: 22
 ";
-        // 0x1000, 0x1010 and 0x103f share a line; 0x1040 ran nothing; `calls=` is no address.
-        assert_eq!(executed_code_lines(profile), 3);
+        // 0x1000, 0x1010 and 0x103f share a line; 0x1040 ran nothing; `calls=` is no address;
+        // code without a line table (line 0: `other`) counts like any other.
+        assert_eq!(executed_code_lines(profile), 4);
+        let without_lines: String = profile
+            .replace("positions: instr line", "positions: instr")
+            .lines()
+            .map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [address, _line, cost] if address.starts_with("0x") => {
+                    format!("{address} {cost}\n")
+                }
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(executed_code_lines(&without_lines), 4);
         assert_eq!(executed_code_lines(""), 0);
     }
 }
