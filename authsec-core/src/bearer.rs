@@ -65,6 +65,13 @@ pub(crate) fn bearer_credentials<'a>(
         Authorization::One(value) => value,
     };
     let value = trim_ows(value);
+    // The usual form, `Bearer ` and the token, read without searching for the scheme's end.
+    if let Some(rest) = value.strip_prefix(b"Bearer ") {
+        return match trim_ows(rest) {
+            [] => Err(no_token()),
+            token => Ok(Some(token)),
+        };
+    }
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space..]),
         None => (value, &[][..]),
@@ -75,11 +82,13 @@ pub(crate) fn bearer_credentials<'a>(
     }
     let token = trim_ows(rest);
     if token.is_empty() {
-        return Err(Denial::invalid_request(
-            "the Authorization header has the Bearer scheme but no token",
-        ));
+        return Err(no_token());
     }
     Ok(Some(token))
+}
+
+fn no_token() -> Denial {
+    Denial::invalid_request("the Authorization header has the Bearer scheme but no token")
 }
 
 /// A bearer token that is a valid RFC 6750 `b64token`, as text.
@@ -158,6 +167,33 @@ mod tests {
         assert_eq!(
             extract_bearer(one("BEARER   a-b_c~+/=="), None),
             Ok(Some("a-b_c~+/=="))
+        );
+    }
+
+    #[test]
+    fn the_usual_bearer_form_reads_as_any_other_spelling_of_the_scheme() {
+        let read = |value: &str| {
+            bearer_credentials(one(value), None)
+                .map(|token| token.map(<[u8]>::to_vec))
+                .map_err(|denial| denial.description().to_owned())
+        };
+        for value in [
+            "Bearer abc.def",
+            "Bearer   abc ",
+            " Bearer abc\t",
+            "Bearer a b",
+            "Bearer ",
+            "Bearer \t ",
+            "Bearer  \tx",
+        ] {
+            // `bEaReR` takes the general path; `Bearer ` the one for the usual form.
+            let other = value.replacen("Bearer", "bEaReR", 1);
+            assert_eq!(read(value), read(&other), "{value:?}");
+        }
+        assert_eq!(read("Bearer   abc "), Ok(Some(b"abc".to_vec())));
+        assert_eq!(
+            read("Bearer \t "),
+            Err("the Authorization header has the Bearer scheme but no token".to_owned())
         );
     }
 
