@@ -676,17 +676,23 @@ impl BodyReader {
 /// than four hashed look-ups (three of them custom names).
 struct Headers<'a> {
     map: &'a HeaderMap,
-    /// First value, and whether another follows, of each of [`KNOWN`].
+    /// First value, and whether another follows, of each header [`known_slot`] numbers.
     known: [(Option<&'a [u8]>, bool); 4],
 }
 
-/// The headers core reads on every request.
-const KNOWN: [&str; 4] = [
-    headers::AUTHORIZATION,
-    headers::MCP_SESSION_ID,
-    headers::MCP_METHOD,
-    headers::MCP_NAME,
-];
+/// The slot of `name` among the four headers core reads on every request. A `match` compares
+/// lengths, then a few words in place, where searching an array of names calls `memcmp` for
+/// each candidate.
+#[inline]
+fn known_slot(name: &str) -> Option<usize> {
+    match name {
+        headers::AUTHORIZATION => Some(0),
+        headers::MCP_SESSION_ID => Some(1),
+        headers::MCP_METHOD => Some(2),
+        headers::MCP_NAME => Some(3),
+        _ => None,
+    }
+}
 
 impl<'a> Headers<'a> {
     fn new(map: &'a HeaderMap) -> Self {
@@ -695,8 +701,8 @@ impl<'a> Headers<'a> {
             let slot = if *name == http::header::AUTHORIZATION {
                 0
             } else {
-                match KNOWN[1..].iter().position(|known| name.as_str() == *known) {
-                    Some(index) => index + 1,
+                match known_slot(name.as_str()) {
+                    Some(index) => index,
                     None => continue,
                 }
             };
@@ -720,7 +726,7 @@ impl RequestHeaders for Headers<'_> {
     }
 
     fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
-        if let Some(index) = KNOWN.iter().position(|known| *known == name) {
+        if let Some(index) = known_slot(name) {
             return self.known[index];
         }
         let mut values = self.map.get_all(name).iter();
@@ -1188,5 +1194,27 @@ mod tests {
             [&b"10.0.0.1"[..], &b"10.0.0.2"[..]]
         );
         assert_eq!(headers.text("mcp-method"), Some("tools/call"));
+
+        // Each of the four is read from its own slot.
+        map.append("mcp-name", HeaderValue::from_static("add_note"));
+        map.append("mcp-session-id", HeaderValue::from_static("s-1"));
+        map.append("mcp-session-id", HeaderValue::from_static("s-2"));
+        let headers = Headers::new(&map);
+        assert_eq!(
+            headers.first_value("mcp-name"),
+            (Some(&b"add_note"[..]), false)
+        );
+        assert_eq!(
+            headers.first_value("mcp-session-id"),
+            (Some(&b"s-1"[..]), true)
+        );
+        assert_eq!(
+            headers.first_value("authorization"),
+            (Some(&b"Bearer a"[..]), true)
+        );
+        assert_eq!(
+            headers.first_value("mcp-method"),
+            (Some(&b"tools/call"[..]), false)
+        );
     }
 }
