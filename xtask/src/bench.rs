@@ -25,6 +25,29 @@ pub fn run(args: &[String]) -> ExitCode {
     if args.iter().any(|a| a == "--smoke") {
         return smoke(&workspace);
     }
+    if args.iter().any(|a| a == "--instructions") {
+        // Only the callgrind block, against the current code: a minute or two, not the whole
+        // run. The table is reprinted with the other figures of the last full run.
+        println!("==> cargo bench -p authsec-bench --bench in_process --no-run");
+        let built = Command::new("cargo")
+            .args([
+                "bench",
+                "-p",
+                "authsec-bench",
+                "--bench",
+                "in_process",
+                "--no-run",
+            ])
+            .current_dir(&workspace)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("xtask bench: the in_process benchmark could not be built");
+            return ExitCode::FAILURE;
+        }
+        instructions(&workspace, &target, &out);
+        println!("\n{}", Results::load(&target, &out).instructions_text());
+        return ExitCode::SUCCESS;
+    }
     if !args.iter().any(|a| a == "--table") {
         println!("machine: {}", machine());
         ensure_wrk();
@@ -92,9 +115,9 @@ const COUNTED: [&str; 16] = [
 /// Runs each [`COUNTED`] scenario of the in_process bench binary under
 /// `valgrind --tool=callgrind` (its `AUTHSEC_BENCH_COUNT` mode) and writes
 /// `instructions.json` (instructions per request) and `code_lines.json` (the distinct 64-byte
-/// lines of code executed per request: the instruction cache a request needs, which is what a
-/// request costs when other work, such as the kernel's network stack, has evicted it).
-/// Skipped when valgrind is not installed.
+/// lines of code a request runs: the instruction cache it needs, which is what a request costs
+/// when other work, such as the kernel's network stack, has evicted it; see
+/// [`executed_code_lines`]). Skipped when valgrind is not installed.
 fn instructions(workspace: &Path, target: &Path, out: &Path) {
     let Some(binary) = newest_bench_binary(&target.join("release").join("deps"), "in_process-")
     else {
@@ -135,7 +158,10 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
                     .or_else(|| l.strip_prefix("totals:"))
             })
             .and_then(|n| n.trim().parse::<f64>().ok());
-        code_lines.insert(scenario.into(), executed_code_lines(&text).into());
+        code_lines.insert(
+            scenario.into(),
+            executed_code_lines(&text, ITERATIONS / 2).into(),
+        );
         let _ = std::fs::remove_file(&profile);
         match (status, total) {
             (Ok(status), Some(total)) if status.success() => {
@@ -154,27 +180,41 @@ fn instructions(workspace: &Path, target: &Path, out: &Path) {
     );
 }
 
-/// The distinct 64-byte lines of code with executed instructions in a callgrind profile
-/// written with `--dump-instr=yes --compress-pos=no`. Each cost line starts with its
-/// positions, as the `positions:` header names them (`instr line` by default: the
-/// instruction's full address, then its source line, 0 where the code has no line table),
-/// and its cost follows them.
-fn executed_code_lines(profile: &str) -> usize {
+/// The distinct 64-byte lines of code holding an instruction that ran at least `min_runs`
+/// times, in a callgrind profile written with `--dump-instr=yes --compress-pos=no`. With
+/// `min_runs` half the requests counted, that is the code a typical request runs: a path taken
+/// by a few requests of the loop (glibc's `malloc` slow path, `_int_malloc`, ~35 lines, which
+/// some runs of the same binary take and others do not) is left out, and so is code that ran
+/// once for the whole loop.
+///
+/// Each cost line starts with its positions, as the `positions:` header names them (`instr
+/// line` by default: the instruction's full address, then its source line, 0 where the code
+/// has no line table), and its cost follows them. The line after a `calls=` line is the
+/// call's inclusive cost, not the call instruction's own, and is skipped.
+fn executed_code_lines(profile: &str, min_runs: u64) -> usize {
     let positions = profile
         .lines()
         .find_map(|l| l.strip_prefix("positions:"))
         .map_or(1, |names| names.split_whitespace().count());
     let mut lines = std::collections::HashSet::new();
+    let mut inclusive = false;
     for line in profile.lines() {
+        if line.starts_with("calls=") {
+            inclusive = true;
+            continue;
+        }
         let mut fields = line.split_whitespace();
         let Some(address) = fields.next().and_then(|a| a.strip_prefix("0x")) else {
             continue;
         };
-        let executed = fields
+        if std::mem::take(&mut inclusive) {
+            continue;
+        }
+        let ran = fields
             .nth(positions - 1)
             .and_then(|cost| cost.parse::<u64>().ok())
-            .is_some_and(|cost| cost > 0);
-        if let (true, Ok(address)) = (executed, u64::from_str_radix(address, 16)) {
+            .is_some_and(|cost| cost > 0 && cost >= min_runs);
+        if let (true, Ok(address)) = (ran, u64::from_str_radix(address, 16)) {
             lines.insert(address >> 6);
         }
     }
@@ -1029,25 +1069,31 @@ mod tests {
     }
 
     #[test]
-    fn code_lines_count_each_executed_64_byte_line_once() {
+    fn code_lines_count_each_64_byte_line_a_typical_request_runs_once() {
         let profile = "\
 positions: instr line
 events: Ir
 fn=(1) main
-0x1000 12 5
-0x1010 0 3
-0x103f 13 1
+0x1000 12 300
+0x1010 0 600
+0x103f 13 300
 0x1040 14 0
-calls=1 0x2000
-0x1080 15 2
+calls=300 0x2000
+0x1080 15 9000
+0x10c0 15 2
 fn=(2) other
-0x2000 0 7
-0x2040 0 4
-summary: 22
+0x2000 0 300
+0x2040 0 330
+0x2080 16 1
+summary: 11633
 ";
-        // 0x1000, 0x1010 and 0x103f share a line; 0x1040 ran nothing; `calls=` is no address;
-        // code without a line table (line 0: `other`) counts like any other.
-        assert_eq!(executed_code_lines(profile), 4);
+        // 0x1000, 0x1010 and 0x103f share a line; 0x1040 ran nothing; `calls=` is no address
+        // and the line after it an inclusive cost (0x1080 is counted by nothing else); 0x10c0
+        // and 0x2080 ran for a few of the 300 requests; code without a line table (line 0:
+        // `other`) counts like any other.
+        assert_eq!(executed_code_lines(profile, 150), 3);
+        // Every line that ran at all: 0x10c0 and 0x2080 too.
+        assert_eq!(executed_code_lines(profile, 1), 5);
         let without_lines: String = profile
             .replace("positions: instr line", "positions: instr")
             .lines()
@@ -1058,7 +1104,7 @@ summary: 22
                 _ => format!("{l}\n"),
             })
             .collect();
-        assert_eq!(executed_code_lines(&without_lines), 4);
-        assert_eq!(executed_code_lines(""), 0);
+        assert_eq!(executed_code_lines(&without_lines, 150), 3);
+        assert_eq!(executed_code_lines("", 150), 0);
     }
 }

@@ -3,7 +3,8 @@
 //! - `cargo xtask demo`: the whole story of an agent meeting a protected MCP server, over real
 //!   HTTP on loopback, printed as a transcript.
 //! - `cargo xtask test`: everything CI runs.
-//! - `cargo xtask bench`: every benchmark, then one table (`--smoke`: each benchmark once).
+//! - `cargo xtask bench`: every benchmark, then one table (`--smoke`: each benchmark once;
+//!   `--instructions`: only the callgrind counts; `--table`: the last run's table again).
 
 use std::process::{Command, ExitCode, Stdio};
 
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)\n  bench  run the benchmarks and print the performance table (--smoke: each benchmark once)\n  conformance  run the MCP conformance suite's client scenarios against authsec-conformance-client (--suite <name> | --scenario <name>)"
+                "usage: cargo xtask <command>\n\n  demo   run the dev issuer and the notes server, then play an agent through the whole flow\n  test   run every check CI runs (format, build, tests)\n  bench  run the benchmarks and print the performance table (--smoke: each benchmark once; --instructions: only the callgrind counts; --table: reprint)\n  conformance  run the MCP conformance suite's client scenarios against authsec-conformance-client (--suite <name> | --scenario <name>)"
             );
             ExitCode::from(2)
         }
