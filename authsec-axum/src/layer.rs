@@ -1200,21 +1200,17 @@ mod tests {
         map.append("mcp-session-id", HeaderValue::from_static("s-1"));
         map.append("mcp-session-id", HeaderValue::from_static("s-2"));
         let headers = Headers::new(&map);
-        assert_eq!(
-            headers.first_value("mcp-name"),
-            (Some(&b"add_note"[..]), false)
-        );
-        assert_eq!(
-            headers.first_value("mcp-session-id"),
-            (Some(&b"s-1"[..]), true)
-        );
-        assert_eq!(
-            headers.first_value("authorization"),
-            (Some(&b"Bearer a"[..]), true)
-        );
-        assert_eq!(
-            headers.first_value("mcp-method"),
-            (Some(&b"tools/call"[..]), false)
-        );
+        for (name, first, more) in [
+            ("authorization", "Bearer a", true),
+            ("mcp-session-id", "s-1", true),
+            ("mcp-method", "tools/call", false),
+            ("mcp-name", "add_note", false),
+        ] {
+            assert_eq!(
+                headers.first_value(name),
+                (Some(first.as_bytes()), more),
+                "{name}"
+            );
+        }
     }
 }
