@@ -222,6 +222,7 @@ impl<'a> Scan<'a> {
     /// Skips a string, validating it as serde_json would (its UTF-8 was checked with the whole
     /// body); `None` for a `\u` escape (surrogate rules are serde's to apply) and for anything
     /// invalid.
+    #[inline(always)]
     fn skip_string(&mut self) -> Option<()> {
         self.expect(b'"')?;
         loop {
@@ -242,24 +243,75 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
-    /// Skips any value, validating its syntax; `None` where serde must decide.
+    /// Skips any value, validating its syntax; `None` where serde must decide. `depth`: how
+    /// many containers enclose the value (at most [`MAX_DEPTH`] may, counting its own).
+    ///
+    /// One loop over the value's tokens, without recursion: the open containers are a stack of
+    /// bits (set for an object), so a member costs a string scan and a few comparisons, not a
+    /// call per key and per value. It reads exactly what the recursive reading would
+    /// (`tests::skipping_agrees_with_a_recursive_reading`).
     pub(crate) fn skip_value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.skip_string(),
-            // Keys here may hold escapes: they are only skipped.
-            b'{' if depth < MAX_DEPTH => self.items(b'{', b'}', |scan| {
-                scan.skip_string()?;
-                scan.colon()?;
-                scan.skip_value(depth + 1)
-            }),
-            b'{' => None,
-            b'[' if depth < MAX_DEPTH => self.array(|scan| scan.skip_value(depth + 1)),
-            b'[' => None,
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
+        // Bit 0 is the innermost open container: set for an object, clear for an array.
+        let mut objects = 0u64;
+        let mut open = 0usize;
+        // Whether the string at the cursor is a member's key.
+        let mut key = false;
+        loop {
+            // The cursor is on a value, or on a key when `key`.
+            let byte = self.peek()?;
+            if key && byte != b'"' {
+                return None;
+            }
+            match byte {
+                b'"' => self.skip_string()?,
+                b'{' | b'[' => {
+                    if depth + open >= MAX_DEPTH {
+                        return None;
+                    }
+                    self.at += 1;
+                    let object = byte == b'{';
+                    let close = if object { b'}' } else { b']' };
+                    if self.significant()? != close {
+                        open += 1;
+                        objects = objects << 1 | u64::from(object);
+                        key = object;
+                        continue;
+                    }
+                    // Empty: a whole value already.
+                    self.at += 1;
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return None,
+            }
+            if key {
+                self.colon()?;
+                key = false;
+                continue;
+            }
+            // After a value: a comma before the next item, or the ends of containers.
+            loop {
+                if open == 0 {
+                    return Some(());
+                }
+                let byte = self.significant()?;
+                self.at += 1;
+                let in_object = objects & 1 == 1;
+                match byte {
+                    b',' => {
+                        self.significant()?;
+                        key = in_object;
+                        break;
+                    }
+                    b'}' if in_object => {}
+                    b']' if !in_object => {}
+                    _ => return None,
+                }
+                open -= 1;
+                objects >>= 1;
+            }
         }
     }
 
@@ -487,6 +539,80 @@ mod tests {
 
     fn naive(bytes: &[u8]) -> Option<usize> {
         bytes.iter().position(|&b| SPECIAL[usize::from(b)])
+    }
+
+    /// The recursive reading [`Scan::skip_value`] replaced (a call per container, key and
+    /// value), kept as its reference.
+    fn skip_recursively(scan: &mut Scan<'_>, depth: usize) -> Option<()> {
+        match scan.peek()? {
+            b'{' if depth < MAX_DEPTH => scan.items(b'{', b'}', |scan| {
+                scan.skip_string()?;
+                scan.colon()?;
+                skip_recursively(scan, depth + 1)
+            }),
+            b'[' if depth < MAX_DEPTH => scan.array(|scan| skip_recursively(scan, depth + 1)),
+            b'{' | b'[' => None,
+            _ => scan.skip_value(depth),
+        }
+    }
+
+    /// Where a reading ends the value, `None` when it refuses it (where a refusal leaves the
+    /// cursor does not matter: serde decides then); `None` outside for text that is not UTF-8.
+    fn skipped(
+        text: &[u8],
+        depth: usize,
+        integers_only: bool,
+        loop_form: bool,
+    ) -> Option<Option<usize>> {
+        let mut scan = Scan::new(text, integers_only)?;
+        let answer = if loop_form {
+            scan.skip_value(depth)
+        } else {
+            skip_recursively(&mut scan, depth)
+        };
+        Some(answer.map(|()| scan.position()))
+    }
+
+    #[test]
+    fn skipping_agrees_with_a_recursive_reading() {
+        const SEEDS: [&str; 6] = [
+            r#"{"text":"Buy milk, eggs and bread","tags":["shopping","home"],"n":{"a":[1,{}],"b":[]}}"#,
+            r#"[ {"k" : [ true , false , null ] } , "x\"y\u0041" , -1.5e3 , 0 , 12 ]"#,
+            r#"{"a":{"b":{"c":[[[{}]]]}}} tail"#,
+            r#""just a string""#,
+            "[1,\n2,\t{\"ü\":\"é\"}]",
+            r#"{"":"","a":[],"b":{}}"#,
+        ];
+        const BYTES: &[u8] = b"{}[]\",:\\ \t\x0c0-1.eEnulltrfa/u\x01\xc3\xa9\xff";
+        let mut answered = 0;
+        let (fed, _) = crate::mutations::fed_and_answered(&SEEDS, BYTES, |text| {
+            for depth in [0, 1, 30, 31, 32] {
+                for integers_only in [false, true] {
+                    let recursive = skipped(text, depth, integers_only, false);
+                    assert_eq!(
+                        skipped(text, depth, integers_only, true),
+                        recursive,
+                        "{:?} at depth {depth}",
+                        String::from_utf8_lossy(text)
+                    );
+                    answered += usize::from(recursive.is_some_and(|end| end.is_some()));
+                }
+            }
+            false
+        });
+        assert!(fed > 10_000, "{fed}");
+        // Both readings accept many of the mutations (inside strings, between tokens).
+        assert!(answered > fed, "{answered} of {fed}");
+        // Depth: a value nested 32 deep is read, 33 deep is refused, by both.
+        let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        for (text, expected) in [(nested(32), Some(Some(64))), (nested(33), Some(None))] {
+            assert_eq!(skipped(text.as_bytes(), 0, false, true), expected, "{text}");
+            assert_eq!(
+                skipped(text.as_bytes(), 0, false, false),
+                expected,
+                "{text}"
+            );
+        }
     }
 
     #[test]
