@@ -263,6 +263,7 @@ impl<'a> Scan<'a> {
                 return None;
             }
             match byte {
+                // A key is skipped like any string: keys here may hold escapes.
                 b'"' => self.skip_string()?,
                 b'{' | b'[' => {
                     if depth + open >= MAX_DEPTH {
