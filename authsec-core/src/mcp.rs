@@ -426,8 +426,10 @@ mod tests {
     use crate::DenialCode;
 
     /// Bodies the fast path must answer itself (typical MCP traffic).
-    const TYPICAL: [&str; 8] = [
+    const TYPICAL: [&str; 9] = [
         r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"Buy milk, eggs and bread on the way home","tags":["shopping","home"]},"_meta":{"progressToken":"a1b2c3"}}}"#,
+        // The TypeScript SDK's order.
+        r#"{"method":"tools/call","params":{"name":"add_note","arguments":{"n":1},"_meta":{"progressToken":5}},"jsonrpc":"2.0","id":5}"#,
         r#"{"jsonrpc":"2.0","id":"abc-1","method":"tools/list","params":{}}"#,
         r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true},"sampling":{}},"clientInfo":{"name":"claude-ai","version":"0.1.0"}}}"#,
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,

@@ -1,4 +1,6 @@
 //! The fast path of MCP classification: one hand-written pass over a typical JSON-RPC message.
+//! A `tools/call` laid out as the MCP SDKs write it is read by comparing its fixed parts in
+//! place ([`sdk_tool_call`]); any other message is read member by member ([`members`]).
 //!
 //! It answers only when it is sure: keys, the `method` and a tool's `name` in ASCII
 //! without escapes, no `\u` escape anywhere, a nesting depth of at most [`MAX_DEPTH`], no member
@@ -75,7 +77,54 @@ const PARAMS_KEYS: &[&[u8]] = &[br#""name""#, br#""arguments""#, br#""_meta""#];
 
 /// Classifies one JSON-RPC message, or `None` when the serde path must decide.
 pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
-    let mut scan = Scan::new(json, false)?;
+    let scan = Scan::new(json, false)?;
+    if let Some(message) = sdk_tool_call(scan.clone()) {
+        return Some(message);
+    }
+    members(scan)
+}
+
+/// A `tools/call` as the MCP SDKs write it: compact, and with its keys in one of two orders:
+/// - `{"jsonrpc":"2.0","id":…,"method":"tools/call","params":…}` (the Rust and Python SDKs);
+/// - `{"method":"tools/call","params":…,"jsonrpc":"2.0","id":…}` (the TypeScript SDK);
+///
+/// with `params` as `{"name":"…"}`, then `,"arguments":…` and `,"_meta":…` when present, in
+/// that order. Each fixed part is compared in place and each key has its place, so no key is
+/// looked up. The values are read as [`members`] reads them. Any other text (whitespace, other
+/// keys, another order) is left to [`members`], so this changes what classification costs,
+/// never what it answers.
+fn sdk_tool_call(mut scan: Scan<'_>) -> Option<McpMessage<'_>> {
+    const JSONRPC_ID: &[u8] = br#""jsonrpc":"2.0","id":"#;
+    const METHOD_PARAMS: &[u8] = br#""method":"tools/call","params":"#;
+    scan.expect(b'{')?;
+    let (id, (name, arguments));
+    if scan.literal(JSONRPC_ID).is_some() {
+        id = scan.id()?;
+        scan.expect(b',')?;
+        scan.literal(METHOD_PARAMS)?;
+        (name, arguments) = scan.sdk_params()?;
+    } else {
+        scan.literal(METHOD_PARAMS)?;
+        (name, arguments) = scan.sdk_params()?;
+        scan.expect(b',')?;
+        scan.literal(JSONRPC_ID)?;
+        id = scan.id()?;
+    }
+    scan.expect(b'}')?;
+    scan.whitespace();
+    if !scan.at_end() {
+        return None;
+    }
+    Some(McpMessage {
+        method: Some(Cow::Borrowed("tools/call")),
+        tool: Some(Cow::Borrowed(name)),
+        arguments,
+        id: Some(id),
+    })
+}
+
+/// Any JSON-RPC message, read member by member.
+fn members(mut scan: Scan<'_>) -> Option<McpMessage<'_>> {
     let mut method: Option<&str> = None;
     let mut id: Option<JsonText<'_>> = None;
     let mut params: Option<Params<'_>> = None;
@@ -85,12 +134,7 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
             b"method" if method.is_none() => {
                 method = Some(scan.plain_string_among(USUAL_METHODS)?);
             }
-            b"id" if id.is_none() => {
-                if scan.peek() == Some(b'n') {
-                    return None; // `"id": null` reads as no id: let serde say so.
-                }
-                id = Some(scan.json_text(0)?);
-            }
+            b"id" if id.is_none() => id = Some(scan.id()?),
             b"params" if params.is_none() => params = Some(scan.params()?),
             b"method" | b"id" | b"params" => return None,
             // Nearly always `"2.0"`, compared in place; any other value is skipped like any
@@ -134,6 +178,7 @@ struct Params<'a> {
 /// A cursor over one JSON text. Also the fast paths of the JWT header and payload readers
 /// (`crate::jwt`, `crate::payload`: [`integers_only`](Self::new)) and of `tools/list` filtering
 /// (`crate::tools_list`).
+#[derive(Clone)]
 pub(crate) struct Scan<'a> {
     text: &'a str,
     json: &'a [u8],
@@ -504,6 +549,30 @@ impl<'a> Scan<'a> {
         self.text.get(start..self.at).map(JsonText)
     }
 
+    /// An `id`'s value as text; `None` for `null`, which reads as no id (serde says so).
+    fn id(&mut self) -> Option<JsonText<'a>> {
+        if self.peek() == Some(b'n') {
+            return None;
+        }
+        self.json_text(0)
+    }
+
+    /// A `tools/call`'s `params` as the SDKs write it ([`sdk_tool_call`]): its name and its
+    /// `arguments`, if any.
+    fn sdk_params(&mut self) -> Option<(&'a str, Option<JsonText<'a>>)> {
+        self.literal(br#"{"name":"#)?;
+        let name = self.plain_string()?;
+        let arguments = match self.literal(br#","arguments":"#) {
+            Some(()) => Some(self.json_text(1)?),
+            None => None,
+        };
+        if self.literal(br#","_meta":"#).is_some() {
+            self.skip_value(1)?;
+        }
+        self.expect(b'}')?;
+        Some((name, arguments))
+    }
+
     /// `params`: an object with `name` and `arguments` at most once, a string `name` without
     /// escapes; anything else (an array, `null`, a duplicate) goes to serde.
     fn params(&mut self) -> Option<Params<'a>> {
@@ -540,6 +609,59 @@ mod tests {
 
     fn naive(bytes: &[u8]) -> Option<usize> {
         bytes.iter().position(|&b| SPECIAL[usize::from(b)])
+    }
+
+    /// What the in-place reading of the SDKs' `tools/call` and the member-by-member one make
+    /// of `text`.
+    fn both_readings(text: &str) -> (Option<McpMessage<'_>>, Option<McpMessage<'_>>) {
+        let scan = Scan::new(text.as_bytes(), false).unwrap();
+        (sdk_tool_call(scan.clone()), members(scan))
+    }
+
+    #[test]
+    fn the_sdks_tool_calls_are_read_in_place_as_member_by_member() {
+        let read = [
+            // The Rust and Python SDKs' order, then the TypeScript SDK's.
+            r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"a \"b\""},"_meta":{"progressToken":42}}}"#,
+            r#"{"method":"tools/call","params":{"name":"add_note","arguments":{"text":"hi"},"_meta":{"progressToken":3}},"jsonrpc":"2.0","id":3}"#,
+            r#"{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{"name":"list_notes"}}"#,
+            r#"{"method":"tools/call","params":{"name":"list_notes","_meta":{}},"jsonrpc":"2.0","id":[1]}"#,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\",\"arguments\":null}}\n",
+        ];
+        for text in read {
+            let (in_place, by_members) = both_readings(text);
+            let (in_place, by_members) = (in_place.expect(text), by_members.expect(text));
+            assert_eq!(format!("{in_place:?}"), format!("{by_members:?}"), "{text}");
+        }
+        let (message, _) = both_readings(read[1]);
+        let message = message.unwrap();
+        assert_eq!(message.tool.as_deref(), Some("add_note"));
+        assert_eq!(message.arguments.map(|a| a.get()), Some(r#"{"text":"hi"}"#));
+        assert_eq!(message.id.map(|id| id.get()), Some("3"));
+        let (message, _) = both_readings(read[2]);
+        assert_eq!(message.unwrap().arguments, None);
+
+        // Anything else is read member by member (or by serde), with the same answers.
+        for text in [
+            r#"{ "jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"id":1,"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{},"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"},"x":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+            r#"{"method":"tools/call","params":{"name":"x","_meta":{},"arguments":{}},"jsonrpc":"2.0","id":1}"#,
+        ] {
+            let (in_place, by_members) = both_readings(text);
+            assert!(in_place.is_none(), "{text}");
+            assert!(by_members.is_some(), "{text}");
+        }
+        // Left to serde, by both: a null id, a duplicate name, an escaped name.
+        for text in [
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"method":"tools/call","params":{"name":"x","name":"y"},"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0078"}}"#,
+        ] {
+            assert!(matches!(both_readings(text), (None, None)), "{text}");
+        }
     }
 
     /// The recursive reading [`Scan::skip_value`] replaced (a call per container, key and
