@@ -85,7 +85,7 @@ pub(super) fn message(json: &[u8]) -> Option<McpMessage<'_>> {
 }
 
 /// A `tools/call` as the MCP SDKs write it: compact, and with its keys in one of two orders:
-/// - `{"jsonrpc":"2.0","id":…,"method":"tools/call","params":…}` (the Rust and Python SDKs);
+/// - `{"jsonrpc":"2.0","id":…,"method":"tools/call","params":…}` (rmcp, the Rust SDK);
 /// - `{"method":"tools/call","params":…,"jsonrpc":"2.0","id":…}` (the TypeScript SDK);
 ///
 /// with `params` as `{"name":"…"}`, then `,"arguments":…` and `,"_meta":…` when present, in
@@ -621,7 +621,7 @@ mod tests {
     #[test]
     fn the_sdks_tool_calls_are_read_in_place_as_member_by_member() {
         let read = [
-            // The Rust and Python SDKs' order, then the TypeScript SDK's.
+            // rmcp's order, then the TypeScript SDK's.
             r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"a \"b\""},"_meta":{"progressToken":42}}}"#,
             r#"{"method":"tools/call","params":{"name":"add_note","arguments":{"text":"hi"},"_meta":{"progressToken":3}},"jsonrpc":"2.0","id":3}"#,
             r#"{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{"name":"list_notes"}}"#,
