@@ -17,8 +17,8 @@ use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
-    Denial, Guard, IncomingRequest, Principal, Protection, RenderedDenial, RequestHeaders,
-    ResponseFilter, Verdict,
+    Denial, Guard, IncomingRequest, KnownHeader, Principal, Protection, RenderedDenial,
+    RequestHeaders, ResponseFilter, Verdict,
 };
 use futures_core::Stream;
 
@@ -147,15 +147,25 @@ impl RequestHeaders for Headers<'_> {
     }
 
     fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
-        let mut values = match known_header(name) {
-            Some(known) => self.0.get_all(known),
-            None => self.0.get_all(name),
-        };
-        (
-            values.next().map(HeaderValue::as_bytes),
-            values.next().is_some(),
-        )
+        match KnownHeader::from_name(name) {
+            Some(header) => self.known(header),
+            None => first_and_more(self.0.get_all(name)),
+        }
     }
+
+    fn known(&self, header: KnownHeader) -> (Option<&[u8]>, bool) {
+        first_and_more(self.0.get_all(known_name(header)))
+    }
+}
+
+/// The first of `values`, and whether another follows.
+fn first_and_more<'a>(
+    mut values: impl Iterator<Item = &'a HeaderValue>,
+) -> (Option<&'a [u8]>, bool) {
+    (
+        values.next().map(HeaderValue::as_bytes),
+        values.next().is_some(),
+    )
 }
 
 /// `Mcp-Session-Id`, read from requests and from the handler's responses.
@@ -163,16 +173,15 @@ static SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID)
 
 /// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
 /// into a `HeaderName` first.
-fn known_header(name: &str) -> Option<&'static HeaderName> {
+fn known_name(header: KnownHeader) -> &'static HeaderName {
     static AUTHORIZATION: HeaderName = actix_web::http::header::AUTHORIZATION;
     static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
     static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
-    match name {
-        headers::AUTHORIZATION => Some(&AUTHORIZATION),
-        headers::MCP_SESSION_ID => Some(&SESSION_ID),
-        headers::MCP_METHOD => Some(&MCP_METHOD),
-        headers::MCP_NAME => Some(&MCP_NAME),
-        _ => None,
+    match header {
+        KnownHeader::Authorization => &AUTHORIZATION,
+        KnownHeader::McpSessionId => &SESSION_ID,
+        KnownHeader::McpMethod => &MCP_METHOD,
+        KnownHeader::McpName => &MCP_NAME,
     }
 }
 
@@ -415,4 +424,49 @@ pub(crate) fn rendered(rendered: RenderedDenial) -> HttpResponse {
         }
     }
     response.set_body(BoxBody::new(rendered.body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_headers_read_as_the_map_does() {
+        let mut map = HeaderMap::new();
+        let mut append = |name: &'static str, value: &'static str| {
+            map.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        };
+        append("authorization", "Bearer a");
+        append("mcp-method", "tools/call");
+        append("authorization", "Bearer b");
+        append("mcp-session-id", "s-1");
+        append("x-forwarded-for", "10.0.0.1");
+        append("x-forwarded-for", "10.0.0.2");
+        let headers = Headers(&map);
+        let expected = [
+            (KnownHeader::Authorization, Some(&b"Bearer a"[..]), true),
+            (KnownHeader::McpSessionId, Some(&b"s-1"[..]), false),
+            (KnownHeader::McpMethod, Some(&b"tools/call"[..]), false),
+            (KnownHeader::McpName, None, false),
+        ];
+        for (header, first, more) in expected {
+            assert_eq!(headers.known(header), (first, more), "{header:?}");
+            assert_eq!(
+                headers.first_value(header.name()),
+                (first, more),
+                "{header:?}"
+            );
+        }
+        assert_eq!(
+            headers.first_value("x-forwarded-for"),
+            (Some(&b"10.0.0.1"[..]), true)
+        );
+        assert_eq!(
+            headers.known_text(KnownHeader::McpMethod),
+            Some("tools/call")
+        );
+    }
 }

@@ -9,8 +9,8 @@ use std::task::{Context, Poll, Waker, ready};
 
 use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
 use authsec_core::{
-    Guard, IncomingRequest, Principal, Protection, RenderedDenial, RequestHeaders, ResponseFilter,
-    Verdict,
+    Guard, IncomingRequest, KnownHeader, Principal, Protection, RenderedDenial, RequestHeaders,
+    ResponseFilter, Verdict,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
@@ -172,24 +172,26 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let begun = begin(&self.protection, request, &mut self.inner);
-        // A future that calls the service later gets the one that was polled ready.
-        let ready = || {
-            let clone = self.inner.clone();
-            std::mem::replace(&mut self.inner, clone)
-        };
         ResponseFuture {
-            state: carry_on(begun, &self.protection, ready),
+            state: begin(&self.protection, request.map(Body::new), &mut self.inner),
         }
     }
 }
 
-/// The state that carries on from what [`begin`] or [`decide`] did; `inner` gives the service
-/// to a future that calls it later.
-fn carry_on<S, ResBody>(
-    begun: Begun<S::Future>,
+/// The service for a future that calls it later: the one that was polled ready (a clone is
+/// left in its place).
+fn polled_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
+/// The state of a request whose check must wait (for I/O, or for a Guard that does not check
+/// synchronously).
+fn waits<S, ResBody>(
     protection: &Arc<Protection>,
-    inner: impl FnOnce() -> S,
+    request: Request<Body>,
+    payload: Payload,
+    inner: S,
 ) -> State<S>
 where
     S: Service<Request<Body>, Response = Response<ResBody>> + Send + 'static,
@@ -198,23 +200,8 @@ where
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    match begun {
-        Begun::Called(future, after) => State::Handler { future, after },
-        Begun::Answered(response) => State::Answered {
-            response: Some(response),
-        },
-        Begun::Reads(parts, body, reader) => State::Reading {
-            reading: Some(Box::new(Reading {
-                protection: protection.clone(),
-                parts,
-                body,
-                reader,
-                inner: inner(),
-            })),
-        },
-        Begun::Waits(parts, payload) => State::Boxed {
-            future: Box::pin(waiting(protection.clone(), parts, payload, inner())),
-        },
+    State::Boxed {
+        future: Box::pin(waiting(protection.clone(), request, payload, inner)),
     }
 }
 
@@ -248,25 +235,19 @@ pin_project! {
     }
 }
 
-/// What [`begin`] or [`decide`] did with a request.
-enum Begun<F> {
-    /// Called the protected service (the request was allowed, or is not protected); the
-    /// response goes through `After`, if any.
-    Called(F, Option<After>),
-    /// Answered it (a denial).
-    Answered(Response<Body>),
-    /// Must wait for the rest of a POST body, then decide.
-    Reads(http::request::Parts, Body, BodyReader),
-    /// Must wait for a check that does I/O (or, without a synchronous Guard, for anything).
-    Waits(http::request::Parts, Payload),
+impl<S: Service<Request<Body>>> State<S> {
+    fn answered(response: Response<Body>) -> Self {
+        State::Answered {
+            response: Some(response),
+        }
+    }
 }
 
 /// A POST body still arriving, for a Guard that checks synchronously (boxed: it would make
 /// every request's future larger).
 struct Reading<S> {
     protection: Arc<Protection>,
-    parts: http::request::Parts,
-    body: Body,
+    request: Request<Body>,
     reader: BodyReader,
     inner: S,
 }
@@ -295,7 +276,10 @@ where
                     let mut read = reading
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    let bytes = match read.reader.poll_read(&mut read.body, cx) {
+                    let Reading {
+                        request, reader, ..
+                    } = &mut *read;
+                    let bytes = match reader.poll_read(request.body_mut(), cx) {
                         Poll::Ready(Ok(bytes)) => bytes,
                         Poll::Ready(Err(error)) => {
                             return Poll::Ready(Ok(deny(error.verdict(&read.protection))));
@@ -307,12 +291,20 @@ where
                     };
                     let Reading {
                         protection,
-                        parts,
+                        mut request,
                         mut inner,
                         ..
                     } = *read;
-                    let begun = decide(&protection, parts, Payload::Buffered(bytes), &mut inner);
-                    state.set(carry_on(begun, &protection, || inner));
+                    match decide(&protection, &mut request, Payload::Buffered(bytes)) {
+                        Decided::Admitted(after) => state.set(State::Handler {
+                            future: inner.call(request),
+                            after,
+                        }),
+                        Decided::Denied(denied) => return Poll::Ready(Ok(*denied)),
+                        Decided::Waits(payload) => {
+                            state.set(waits(&protection, request, payload, inner));
+                        }
+                    }
                 }
                 StateProj::Handler { future, after } => {
                     let response = ready!(future.poll(cx))?;
@@ -334,17 +326,21 @@ where
 
 /// Everything that needs no waiting, done in `call`. A POST body is read as far as it has
 /// arrived (polled with a no-op waker: if it is not all there, the future polls it again with
-/// the task's own).
+/// the task's own). The request stays whole from here to the protected service: its body is
+/// read in place and, once buffered, put back as the buffered bytes (taking it apart into
+/// `Parts` and body would copy the parts at each step).
 #[inline(always)]
-fn begin<S, ReqBody, ResBody>(
+fn begin<S, ResBody>(
     protection: &Arc<Protection>,
-    request: Request<ReqBody>,
+    mut request: Request<Body>,
     inner: &mut S,
-) -> Begun<S::Future>
+) -> State<S>
 where
-    S: Service<Request<Body>, Response = Response<ResBody>>,
-    ReqBody: HttpBody<Data = Bytes> + Send + 'static,
-    ReqBody::Error: Into<BoxError>,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     // Behind `Router::nest_service` the URI is stripped; the original one is what we guard.
     let protected = match request.extensions().get::<OriginalUri>() {
@@ -352,57 +348,80 @@ where
         None => protection.protects(request.uri().path()),
     };
     if !protected {
-        return Begun::Called(inner.call(request.map(Body::new)), None);
+        return State::Handler {
+            future: inner.call(request),
+            after: None,
+        };
     }
-    let (parts, body) = request.into_parts();
-    let payload = match Payload::new(protection, &parts, Body::new(body)) {
+    let payload = match Payload::new(protection, &request) {
         Ok(payload) => payload,
-        Err(response) => return Begun::Answered(*response),
+        Err(response) => return State::answered(*response),
     };
     if !protection.guard().checks_synchronously() {
-        return Begun::Waits(parts, payload);
+        return waits(protection, request, payload, polled_ready(inner));
     }
     let payload = match payload {
-        Payload::Reading(mut body, mut reader) => {
-            match reader.poll_read(&mut body, &mut Context::from_waker(Waker::noop())) {
+        Payload::Reading(mut reader) => {
+            let mut cx = Context::from_waker(Waker::noop());
+            match reader.poll_read(request.body_mut(), &mut cx) {
                 Poll::Ready(Ok(bytes)) => Payload::Buffered(bytes),
                 Poll::Ready(Err(error)) => {
-                    return Begun::Answered(deny(error.verdict(protection)));
+                    return State::answered(deny(error.verdict(protection)));
                 }
-                Poll::Pending => return Begun::Reads(parts, body, reader),
+                Poll::Pending => {
+                    return State::Reading {
+                        reading: Some(Box::new(Reading {
+                            protection: protection.clone(),
+                            request,
+                            reader,
+                            inner: polled_ready(inner),
+                        })),
+                    };
+                }
             }
         }
         payload => payload,
     };
-    decide(protection, parts, payload, inner)
+    match decide(protection, &mut request, payload) {
+        Decided::Admitted(after) => State::Handler {
+            future: inner.call(request),
+            after,
+        },
+        Decided::Denied(denied) => State::answered(*denied),
+        Decided::Waits(payload) => waits(protection, request, payload, polled_ready(inner)),
+    }
 }
 
 /// Checks a request whose body is buffered (or not needed) without waiting, if the Guard can
 /// ([`Protection::check_now`]), and calls the protected service when it is allowed.
 #[inline(always)]
-fn decide<S>(
-    protection: &Arc<Protection>,
-    parts: http::request::Parts,
-    payload: Payload,
-    inner: &mut S,
-) -> Begun<S::Future>
-where
-    S: Service<Request<Body>>,
-{
-    let headers = Headers::new(&parts.headers);
-    let Some(verdict) = protection.check_now(&payload.incoming(&parts, &headers)) else {
-        return Begun::Waits(parts, payload);
+fn decide(protection: &Arc<Protection>, request: &mut Request<Body>, payload: Payload) -> Decided {
+    let verdict = {
+        let headers = Headers::new(request.headers());
+        protection.check_now(&payload.incoming(request, &headers))
     };
-    match admit(protection, verdict, parts, payload) {
-        Ok((request, after)) => Begun::Called(inner.call(request), after),
-        Err(denied) => Begun::Answered(*denied),
+    let Some(verdict) = verdict else {
+        return Decided::Waits(payload);
+    };
+    match admit(protection, verdict, request, payload) {
+        Ok(after) => Decided::Admitted(after),
+        Err(denied) => Decided::Denied(denied),
     }
+}
+
+/// What [`decide`] did with a request it was lent (the request is moved once, at the end).
+enum Decided {
+    /// Readied for the protected service.
+    Admitted(Option<After>),
+    Denied(Box<Response<Body>>),
+    /// The check must wait.
+    Waits(Payload),
 }
 
 /// A protected request that must wait for its body, its check or its response filter.
 async fn waiting<S, ResBody>(
     protection: Arc<Protection>,
-    parts: http::request::Parts,
+    mut request: Request<Body>,
     payload: Payload,
     mut inner: S,
 ) -> Result<Response<Body>, S::Error>
@@ -412,8 +431,9 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let payload = match payload {
-        Payload::Reading(mut body, mut reader) => {
-            match std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)).await {
+        Payload::Reading(mut reader) => {
+            let body = request.body_mut();
+            match std::future::poll_fn(|cx| reader.poll_read(body, cx)).await {
                 Ok(bytes) => Payload::Buffered(bytes),
                 Err(error) => return Ok(deny(error.verdict(&protection))),
             }
@@ -421,11 +441,13 @@ where
         payload => payload,
     };
     let verdict = {
-        let headers = Headers::new(&parts.headers);
-        protection.check(&payload.incoming(&parts, &headers)).await
+        let headers = Headers::new(request.headers());
+        protection
+            .check(&payload.incoming(&request, &headers))
+            .await
     };
-    let (request, after) = match admit(&protection, verdict, parts, payload) {
-        Ok(admitted) => admitted,
+    let after = match admit(&protection, verdict, &mut request, payload) {
+        Ok(after) => after,
         Err(denied) => return Ok(*denied),
     };
     let response = inner.call(request).await?;
@@ -438,45 +460,39 @@ where
     })
 }
 
-/// The body of a protected request.
+/// What became of a protected request's body, which stays in the request until it is
+/// buffered.
 enum Payload {
     /// Handed on unread (not a POST, or plain HTTP).
-    Unread(Body),
+    Unread,
     /// A POST body being buffered for classification.
-    Reading(Body, BodyReader),
-    /// A POST body, buffered.
+    Reading(BodyReader),
+    /// A POST body, buffered (the request's own has been read to its end).
     Buffered(Bytes),
 }
 
 impl Payload {
     /// A POST is buffered (`Err`: its declared length is already too large); other bodies are
     /// handed on unread.
-    fn new(
-        protection: &Protection,
-        parts: &http::request::Parts,
-        body: Body,
-    ) -> Result<Self, Box<Response<Body>>> {
-        if !protection.buffers_body(parts.method.as_str()) {
-            return Ok(Payload::Unread(body));
+    fn new(protection: &Protection, request: &Request<Body>) -> Result<Self, Box<Response<Body>>> {
+        if !protection.buffers_body(request.method().as_str()) {
+            return Ok(Payload::Unread);
         }
-        let declared = first(&parts.headers, &CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+        let declared = first(request.headers(), &CONTENT_LENGTH).and_then(|v| v.to_str().ok());
         if protection.declared_too_large(declared) {
             return Err(Box::new(deny(protection.body_too_large())));
         }
-        Ok(Payload::Reading(
-            body,
-            BodyReader::new(protection.body_limit()),
-        ))
+        Ok(Payload::Reading(BodyReader::new(protection.body_limit())))
     }
 
     /// What core is told about the request (called once the body is buffered).
     fn incoming<'a>(
         &'a self,
-        parts: &'a http::request::Parts,
+        request: &'a Request<Body>,
         headers: &'a Headers<'a>,
     ) -> IncomingRequest<'a, Headers<'a>> {
-        let peer = parts
-            .extensions
+        let peer = request
+            .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         let body = match self {
@@ -484,30 +500,28 @@ impl Payload {
             _ => None,
         };
         IncomingRequest::new(headers)
-            .query(parts.uri.query())
+            .query(request.uri().query())
             .peer(peer)
             .body(body)
     }
 
-    fn into_body(self) -> Body {
-        match self {
-            Payload::Unread(body) | Payload::Reading(body, _) => body,
-            Payload::Buffered(bytes) => Body::from(bytes),
+    /// Puts a buffered body back into `request`, for the protected service to read.
+    fn hand_on(self, request: &mut Request<Body>) {
+        if let Payload::Buffered(bytes) = self {
+            *request.body_mut() = Body::from(bytes);
         }
     }
 }
 
-/// A request for the protected service, and what its response goes through.
-type Admitted = (Request<Body>, Option<After>);
-
-/// The request to hand to the protected service, with what to do with its response; `Err` is
-/// the response for a denial.
+/// Readies an allowed request for the protected service (its body handed on, the principal in
+/// its extensions) and says what its response goes through; `Err` is the response for a
+/// denial.
 fn admit(
     protection: &Arc<Protection>,
     verdict: Verdict,
-    mut parts: http::request::Parts,
+    request: &mut Request<Body>,
     payload: Payload,
-) -> Result<Admitted, Box<Response<Body>>> {
+) -> Result<Option<After>, Box<Response<Body>>> {
     match verdict {
         Verdict::Allow {
             principal,
@@ -520,16 +534,19 @@ fn admit(
                 token = principal.token_fingerprint(),
                 "request allowed"
             );
-            parts.extensions.insert(principal.clone());
-            let after = After {
+            request.extensions_mut().insert(principal.clone());
+            payload.hand_on(request);
+            Ok(Some(After {
                 protection: protection.clone(),
                 principal,
                 lists_tools,
                 client_ip,
-            };
-            Ok((Request::from_parts(parts, payload.into_body()), Some(after)))
+            }))
         }
-        Verdict::PassThrough => Ok((Request::from_parts(parts, payload.into_body()), None)),
+        Verdict::PassThrough => {
+            payload.hand_on(request);
+            Ok(None)
+        }
         denied => Err(Box::new(deny(denied))),
     }
 }
@@ -676,37 +693,23 @@ impl BodyReader {
 /// than four hashed look-ups (three of them custom names).
 struct Headers<'a> {
     map: &'a HeaderMap,
-    /// First value, and whether another follows, of each header [`known_slot`] numbers.
+    /// First value, and whether another follows, of each [`KnownHeader`], in its slot.
     known: [(Option<&'a [u8]>, bool); 4],
-}
-
-/// The slot of `name` among the four headers core reads on every request. A `match` compares
-/// lengths, then a few words in place, where searching an array of names calls `memcmp` for
-/// each candidate.
-#[inline]
-fn known_slot(name: &str) -> Option<usize> {
-    match name {
-        headers::AUTHORIZATION => Some(0),
-        headers::MCP_SESSION_ID => Some(1),
-        headers::MCP_METHOD => Some(2),
-        headers::MCP_NAME => Some(3),
-        _ => None,
-    }
 }
 
 impl<'a> Headers<'a> {
     fn new(map: &'a HeaderMap) -> Self {
         let mut known = [(None, false); 4];
         for (name, value) in map {
-            let slot = if *name == http::header::AUTHORIZATION {
-                0
+            let header = if *name == http::header::AUTHORIZATION {
+                KnownHeader::Authorization
             } else {
-                match known_slot(name.as_str()) {
-                    Some(index) => index,
+                match KnownHeader::from_name(name.as_str()) {
+                    Some(header) => header,
                     None => continue,
                 }
             };
-            let (first, more) = &mut known[slot];
+            let (first, more) = &mut known[header as usize];
             match first {
                 None => *first = Some(value.as_bytes()),
                 Some(_) => *more = true,
@@ -726,14 +729,18 @@ impl RequestHeaders for Headers<'_> {
     }
 
     fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
-        if let Some(index) = known_slot(name) {
-            return self.known[index];
+        if let Some(header) = KnownHeader::from_name(name) {
+            return self.known(header);
         }
         let mut values = self.map.get_all(name).iter();
         (
             values.next().map(HeaderValue::as_bytes),
             values.next().is_some(),
         )
+    }
+
+    fn known(&self, header: KnownHeader) -> (Option<&[u8]>, bool) {
+        self.known[header as usize]
     }
 }
 
@@ -1212,5 +1219,14 @@ mod tests {
                 "{name}"
             );
         }
+        // The slots core reads through `known` are the ones `first_value` answers from, and
+        // agree with the map itself.
+        for header in KnownHeader::ALL {
+            let mut all = map.get_all(header.name()).iter();
+            let expected = (all.next().map(HeaderValue::as_bytes), all.next().is_some());
+            assert_eq!(headers.known(header), expected, "{header:?}");
+            assert_eq!(headers.first_value(header.name()), expected, "{header:?}");
+        }
+        assert_eq!(headers.known_text(KnownHeader::McpSessionId), Some("s-1"));
     }
 }

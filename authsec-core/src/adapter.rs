@@ -101,6 +101,54 @@ pub mod headers {
     pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 }
 
+/// The headers core reads on every request, numbered `0..4` in this order (`as usize`). An
+/// adapter that finds them in one pass over its map answers [`RequestHeaders::known`] from
+/// slots, without comparing names again for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KnownHeader {
+    /// `Authorization`.
+    Authorization,
+    /// `Mcp-Session-Id`.
+    McpSessionId,
+    /// `Mcp-Method`.
+    McpMethod,
+    /// `Mcp-Name`.
+    McpName,
+}
+
+impl KnownHeader {
+    /// All of them, in slot order.
+    pub const ALL: [KnownHeader; 4] = [
+        KnownHeader::Authorization,
+        KnownHeader::McpSessionId,
+        KnownHeader::McpMethod,
+        KnownHeader::McpName,
+    ];
+
+    /// The header's name, lower-case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KnownHeader::Authorization => headers::AUTHORIZATION,
+            KnownHeader::McpSessionId => headers::MCP_SESSION_ID,
+            KnownHeader::McpMethod => headers::MCP_METHOD,
+            KnownHeader::McpName => headers::MCP_NAME,
+        }
+    }
+
+    /// The known header named `name` (lower-case), if it is one. A `match` compares lengths,
+    /// then a few words in place.
+    #[inline]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            headers::AUTHORIZATION => Some(KnownHeader::Authorization),
+            headers::MCP_SESSION_ID => Some(KnownHeader::McpSessionId),
+            headers::MCP_METHOD => Some(KnownHeader::McpMethod),
+            headers::MCP_NAME => Some(KnownHeader::McpName),
+            _ => None,
+        }
+    }
+}
+
 /// Read access to a request's headers, implemented by each adapter over its framework's map.
 pub trait RequestHeaders {
     /// Every value of the header `name` (lower-case), in order.
@@ -114,9 +162,23 @@ pub trait RequestHeaders {
         (values.first().copied(), values.len() > 1)
     }
 
+    /// [`first_value`](Self::first_value) of one of the headers core reads on every request
+    /// (which it asks for through this). The default looks the name up; adapters that collect
+    /// the four in one pass answer from their slots.
+    fn known(&self, header: KnownHeader) -> (Option<&[u8]>, bool) {
+        self.first_value(header.name())
+    }
+
     /// The first value of `name` as text, if present and UTF-8.
     fn text(&self, name: &str) -> Option<&str> {
         self.first_value(name)
+            .0
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// [`known`](Self::known)'s first value as text, if present and UTF-8.
+    fn known_text(&self, header: KnownHeader) -> Option<&str> {
+        self.known(header)
             .0
             .and_then(|v| std::str::from_utf8(v).ok())
     }
@@ -453,8 +515,8 @@ impl Protection {
         let mcp = match request.body {
             Some(body) => {
                 let mcp_headers = McpHeaders {
-                    method: headers.text(headers::MCP_METHOD),
-                    name: headers.text(headers::MCP_NAME),
+                    method: headers.known_text(KnownHeader::McpMethod),
+                    name: headers.known_text(KnownHeader::McpName),
                 };
                 match classify(body, mcp_headers) {
                     Ok(mcp) => Some(mcp),
@@ -471,7 +533,7 @@ impl Protection {
             }
             None => None,
         };
-        let authorization = match headers.first_value(headers::AUTHORIZATION) {
+        let authorization = match headers.known(KnownHeader::Authorization) {
             (None, _) => Authorization::Absent,
             (Some(value), false) => Authorization::One(value),
             (Some(_), true) => Authorization::Many,
@@ -624,7 +686,7 @@ impl<'r> Classified<'r> {
         AccessRequest::new(self.authorization)
             .query(request.query)
             .mcp(self.mcp.as_ref())
-            .session_id(request.headers.text(headers::MCP_SESSION_ID))
+            .session_id(request.headers.known_text(KnownHeader::McpSessionId))
             .client_ip(self.client_ip)
     }
 }
@@ -806,6 +868,36 @@ mod tests {
         let mut exact = BodyBuffer::new(5);
         exact.push(b"12345".to_vec()).unwrap();
         assert_eq!(exact.take(), b"12345");
+    }
+
+    #[test]
+    fn known_headers_are_named_slotted_and_read_through_the_lookup_by_default() {
+        for (slot, header) in KnownHeader::ALL.into_iter().enumerate() {
+            assert_eq!(header as usize, slot);
+            assert_eq!(KnownHeader::from_name(header.name()), Some(header));
+        }
+        for other in [
+            "Authorization",
+            "mcp-session-idx",
+            "mcp-nam",
+            "forwarded",
+            "",
+        ] {
+            assert_eq!(KnownHeader::from_name(other), None, "{other}");
+        }
+        // The pair-slice headers keep the default: `known` is `first_value` by name.
+        let headers = [
+            ("Authorization", "Bearer a"),
+            ("MCP-Name", "add_note"),
+            ("authorization", "Bearer b"),
+        ];
+        let headers = &headers[..];
+        assert_eq!(
+            headers.known(KnownHeader::Authorization),
+            (Some(&b"Bearer a"[..]), true)
+        );
+        assert_eq!(headers.known_text(KnownHeader::McpName), Some("add_note"));
+        assert_eq!(headers.known(KnownHeader::McpMethod), (None, false));
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub mod tool_inventory;
 pub mod tools_list;
 pub mod verifier;
 
-pub use adapter::{IncomingRequest, Protection, RequestHeaders, ResponseFilter, Verdict};
+pub use adapter::{
+    IncomingRequest, KnownHeader, Protection, RequestHeaders, ResponseFilter, Verdict,
+};
 pub use audit::DecidingRule;
 pub use bearer::{Authorization, extract_bearer};
 pub use client_ip::TrustedProxies;
