@@ -21,6 +21,7 @@ use crate::guard::{AccessRequest, Decision, Guard, RuledDecision};
 use crate::inband::DenialDelivery;
 use crate::mcp::{McpHeaders, McpRequest, classify};
 use crate::principal::Principal;
+use crate::short_eq::short_eq;
 use crate::tools_list::{self, SseFilter};
 
 /// Default bound on a POST body buffered for classification: 1 MiB.
@@ -371,15 +372,18 @@ impl Protection {
     /// Whether `path` is under the protected prefix (segment-wise: `/mcp` covers `/mcp` and
     /// `/mcp/x`, not `/mcpx`).
     pub fn protects(&self, path: &str) -> bool {
-        self.prefix.is_empty()
+        let (path, prefix) = (path.as_bytes(), self.prefix.as_bytes());
+        prefix.is_empty()
             || path
-                .strip_prefix(self.prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                .split_at_checked(prefix.len())
+                .is_some_and(|(head, rest)| {
+                    short_eq(head, prefix) && matches!(rest.first(), None | Some(b'/'))
+                })
     }
 
     /// Whether a request with this method has its body buffered and classified.
     pub fn buffers_body(&self, method: &str) -> bool {
-        self.classify_mcp && method.eq_ignore_ascii_case("POST")
+        self.classify_mcp && (method == "POST" || method.eq_ignore_ascii_case("POST"))
     }
 
     /// Whether a declared `Content-Length` (`1*DIGIT`, RFC 9110) is already over the bound. A

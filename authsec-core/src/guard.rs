@@ -818,7 +818,8 @@ impl<'m, 'r> Rules<'m, 'r> {
     /// [`ToolManifest::rule_for`].
     fn rule_for(&self, tool: &str) -> Option<&'m ToolRule> {
         match self.single {
-            Some((single, rule)) if single == tool => rule,
+            // Usually the very same text (the message's tool), so the pointers answer.
+            Some((single, rule)) if std::ptr::eq(single, tool) || single == tool => rule,
             _ => self.manifest.rule_for(tool),
         }
     }

@@ -92,6 +92,7 @@ mod payload;
 pub mod principal;
 pub mod resource;
 pub mod scope;
+mod short_eq;
 mod signature;
 pub mod tool_inventory;
 pub mod tools_list;

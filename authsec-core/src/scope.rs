@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::short_eq::short_eq;
+
 /// A set of OAuth scopes, as granted by a token.
 ///
 /// Built from the RFC 9068 `scope` claim (a space-delimited string) or the `scp` claim some
@@ -47,7 +49,9 @@ impl ScopeSet {
 
     /// Whether the set holds `scope` exactly (scopes are case-sensitive).
     pub fn contains(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| &**s == scope)
+        self.scopes
+            .iter()
+            .any(|s| short_eq(s.as_bytes(), scope.as_bytes()))
     }
 
     /// Whether every scope of `required` is present.
