@@ -472,17 +472,22 @@ enum Payload {
 }
 
 impl Payload {
-    /// A POST is buffered (`Err`: its declared length is already too large); other bodies are
-    /// handed on unread.
+    /// A POST is buffered (`Err`: its length is already known to be too large); other bodies
+    /// are handed on unread.
+    ///
+    /// The body's size hint says what is known of its length: hyper's carries a declared
+    /// `Content-Length` (exactly), so such a body is refused before any of it is read, and the
+    /// header need not be found and parsed again. A body of unknown length is refused once more
+    /// than the bound has arrived.
     fn new(protection: &Protection, request: &Request<Body>) -> Result<Self, Box<Response<Body>>> {
         if !protection.buffers_body(request.method().as_str()) {
             return Ok(Payload::Unread);
         }
-        let declared = first(request.headers(), &CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-        if protection.declared_too_large(declared) {
+        let limit = protection.body_limit();
+        if request.body().size_hint().lower() > limit as u64 {
             return Err(Box::new(deny(protection.body_too_large())));
         }
-        Ok(Payload::Reading(BodyReader::new(protection.body_limit())))
+        Ok(Payload::Reading(BodyReader::new(limit)))
     }
 
     /// What core is told about the request (called once the body is buffered).
@@ -932,6 +937,24 @@ mod tests {
         }
     }
 
+    /// A body whose length is known (as hyper's is from a `Content-Length`) and which must not
+    /// be read: polling it fails the test.
+    struct Declared(u64);
+
+    impl HttpBody for Declared {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            panic!("a body known to be too large was read");
+        }
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.0)
+        }
+    }
+
     /// Accepts any token but `bad`: its text is the subject, with `notes:read`.
     struct Accept;
 
@@ -1020,6 +1043,14 @@ mod tests {
         let (status, body) = send(&mut app, "alice", trickle(&[call, "    "])).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(body.contains("the request body exceeds 80 bytes"), "{body}");
+        // Known to be too large before any of it arrives: refused unread.
+        let (status, body) = send(&mut app, "alice", Declared(81)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body.contains("the request body exceeds 80 bytes"), "{body}");
+        // A body of exactly the limit is read.
+        let exact = format!("{call:<80}");
+        let exact = http_body_util::Full::new(Bytes::from(exact));
+        assert_eq!(send(&mut app, "alice", exact).await.0, StatusCode::OK);
         // A tool outside the manifest, arriving in pieces: denied as at once.
         let other = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}}"#;
         let (status, body) = send(&mut app, "alice", trickle(&[other])).await;
