@@ -709,7 +709,13 @@ impl<'a> Headers<'a> {
             let header = if *name == http::header::AUTHORIZATION {
                 KnownHeader::Authorization
             } else {
-                match KnownHeader::from_name(name.as_str()) {
+                // The other three are `mcp-` names; most headers are not, and are passed over
+                // on their first four bytes.
+                let name = name.as_str();
+                if name.as_bytes().first_chunk::<4>() != Some(b"mcp-") {
+                    continue;
+                }
+                match KnownHeader::from_name(name) {
                     Some(header) => header,
                     None => continue,
                 }
