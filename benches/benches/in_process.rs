@@ -482,7 +482,11 @@ fn main() {
     }
     report::write(
         "in_process.json",
-        &json!({ "allocations": allocations, "evicted": evicted }),
+        &json!({
+            "allocations": allocations,
+            "evicted": evicted,
+            "evicted_l2_bytes": authsec_bench::evict::l2_bytes(),
+        }),
     );
     // The RS256 key and token, for the jwt-authorizer bench (its own workspace).
     report::write(

@@ -4,8 +4,8 @@
 //!
 //! - [`Evictor::code`] runs 1,024 distinct functions (~64 KiB of code, twice this machine's
 //!   32 KiB L1 instruction cache), so the next request's code comes from L2.
-//! - [`Evictor::all`] also writes 2 MiB of data (twice the 1 MiB L2 per core), so code and data
-//!   come from L3.
+//! - [`Evictor::all`] also writes twice this machine's L2 in data ([`l2_bytes`]: 2 MiB per
+//!   core here, so 4 MiB), so code and data come from L3.
 
 use std::hint::black_box;
 
@@ -73,7 +73,7 @@ impl Evictor {
                 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
                 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63
             ),
-            data: vec![0; 2 * 1024 * 1024 / 8],
+            data: vec![0; 2 * l2_bytes() / 8],
         }
     }
 
@@ -92,7 +92,7 @@ impl Evictor {
         self.data();
     }
 
-    /// L2 (and the L1 data cache): a write to each 64-byte line of 2 MiB.
+    /// L2 (and the L1 data cache): a write to each 64-byte line of twice [`l2_bytes`].
     pub fn data(&mut self) {
         for line in self.data.chunks_exact_mut(8) {
             line[0] = line[0].wrapping_add(1);
@@ -106,9 +106,55 @@ impl Evictor {
     }
 }
 
+/// The L2 cache of the first CPU, in bytes, as Linux describes it
+/// (`/sys/devices/system/cpu/cpu0/cache/index*/`: the level-2 data or unified cache); 1 MiB
+/// where that cannot be read.
+pub fn l2_bytes() -> usize {
+    const FALLBACK: usize = 1024 * 1024;
+    let read = |index: usize, file: &str| {
+        std::fs::read_to_string(format!(
+            "/sys/devices/system/cpu/cpu0/cache/index{index}/{file}"
+        ))
+        .ok()
+    };
+    (0..8)
+        .find_map(|index| {
+            let level = read(index, "level")?;
+            let kind = read(index, "type")?;
+            if level.trim() != "2" || !matches!(kind.trim(), "Unified" | "Data") {
+                return None;
+            }
+            cache_size(&read(index, "size")?)
+        })
+        .unwrap_or(FALLBACK)
+}
+
+/// A size as sysfs writes it (`2048K`, `1M`, `512`), in bytes.
+fn cache_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 1024),
+        b'M' => (&text[..text.len() - 1], 1024 * 1024),
+        _ => (text, 1),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_sizes_read_as_sysfs_writes_them() {
+        assert_eq!(cache_size("2048K\n"), Some(2 * 1024 * 1024));
+        assert_eq!(cache_size("48K"), Some(48 * 1024));
+        assert_eq!(cache_size("1M"), Some(1024 * 1024));
+        assert_eq!(cache_size("512"), Some(512));
+        assert_eq!(cache_size(""), None);
+        assert_eq!(cache_size("K"), None);
+        assert_eq!(cache_size("two"), None);
+        assert!(l2_bytes() >= 64 * 1024, "{}", l2_bytes());
+    }
 
     #[test]
     fn every_block_is_its_own_function() {

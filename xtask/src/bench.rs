@@ -822,8 +822,16 @@ impl Results {
         if lines.is_empty() {
             return lines;
         }
+        // The L2 the bench evicted (twice its size written), as it found it.
+        let l2 = match self.in_process["evicted_l2_bytes"].as_u64() {
+            Some(bytes) if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 => {
+                format!("the {} MiB L2", bytes / (1024 * 1024))
+            }
+            Some(bytes) => format!("the {} KiB L2", bytes / 1024),
+            None => "the L2".to_owned(),
+        };
         format!(
-            "\nPOST tools/call in process, this core's caches evicted before each request (median\nof 5,000; first the 32 KiB instruction cache, then it and the 1 MiB L2):\n  {:<44} {:<21} {}\n{lines}",
+            "\nPOST tools/call in process, this core's caches evicted before each request (median\nof 5,000; first the 32 KiB instruction cache, then it and {l2}):\n  {:<44} {:<21} {}\n{lines}",
             "", "L1i evicted", "L1i + L2"
         )
     }
@@ -991,6 +999,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         assert_eq!(lines.len(), 8, "{text}");
         assert!(lines[1].starts_with("POST tools/call in process, this core's caches evicted"));
+        assert_eq!(
+            lines[2],
+            "of 5,000; first the 32 KiB instruction cache, then it and the L2):"
+        );
         assert!(
             lines[3].ends_with("L1i evicted           L1i + L2"),
             "{:?}",
@@ -1013,6 +1025,28 @@ mod tests {
         assert!(lines[7].starts_with("  authsec-actix"), "{:?}", lines[7]);
         assert!(lines[7].ends_with("10.3 µs (+3.50 µs)"), "{:?}", lines[7]);
         assert_eq!(results(Value::Null, Value::Null).evicted_text(), "");
+        // The L2's size, when the bench recorded it.
+        for (bytes, named) in [
+            (2 * 1024 * 1024, "the 2 MiB L2"),
+            (1536 * 1024, "the 1536 KiB L2"),
+        ] {
+            let report = results(
+                json!({
+                    "evicted": {"request/unprotected": figures(2400.0, 4300.0)},
+                    "evicted_l2_bytes": bytes,
+                }),
+                Value::Null,
+            );
+            let text = report.evicted_text();
+            assert_eq!(
+                text.lines().nth(2),
+                Some(
+                    format!("of 5,000; first the 32 KiB instruction cache, then it and {named}):")
+                        .as_str()
+                ),
+                "{text}"
+            );
+        }
     }
 
     #[test]
