@@ -394,7 +394,8 @@ where
 }
 
 /// Checks a request whose body is buffered (or not needed) without waiting, if the Guard can
-/// ([`Protection::check_now`]), and calls the protected service when it is allowed.
+/// ([`Protection::check_now`]), and readies it for the protected service when it is allowed
+/// ([`admit`]); the caller then moves it into the service.
 #[inline(always)]
 fn decide(protection: &Arc<Protection>, request: &mut Request<Body>, payload: Payload) -> Decided {
     let verdict = {
@@ -414,6 +415,7 @@ fn decide(protection: &Arc<Protection>, request: &mut Request<Body>, payload: Pa
 enum Decided {
     /// Readied for the protected service.
     Admitted(Option<After>),
+    /// The response for a denial.
     Denied(Box<Response<Body>>),
     /// The check must wait.
     Waits(Payload),
@@ -710,13 +712,7 @@ impl<'a> Headers<'a> {
             let header = if *name == http::header::AUTHORIZATION {
                 KnownHeader::Authorization
             } else {
-                // The other three are `mcp-` names; most headers are not, and are passed over
-                // on their first four bytes.
-                let name = name.as_str();
-                if name.as_bytes().first_chunk::<4>() != Some(b"mcp-") {
-                    continue;
-                }
-                match KnownHeader::from_name(name) {
+                match KnownHeader::from_name(name.as_str()) {
                     Some(header) => header,
                     None => continue,
                 }
@@ -1056,8 +1052,11 @@ mod tests {
         assert!(body.contains("the request body exceeds 80 bytes"), "{body}");
         // A body of exactly the limit is read.
         let exact = format!("{call:<80}");
-        let exact = http_body_util::Full::new(Bytes::from(exact));
-        assert_eq!(send(&mut app, "alice", exact).await.0, StatusCode::OK);
+        let body = http_body_util::Full::new(Bytes::from(exact.clone()));
+        assert_eq!(
+            send(&mut app, "alice", body).await,
+            (StatusCode::OK, format!("alice sent {exact}"))
+        );
         // A tool outside the manifest, arriving in pieces: denied as at once.
         let other = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}}"#;
         let (status, body) = send(&mut app, "alice", trickle(&[other])).await;

@@ -136,12 +136,18 @@ impl KnownHeader {
         }
     }
 
-    /// The known header named `name` (lower-case), if it is one. A `match` compares lengths,
-    /// then a few words in place.
+    /// The known header named `name` (lower-case), if it is one. Besides `authorization`
+    /// they are `mcp-` names, so most other names are passed over on their first four bytes;
+    /// the rest is a `match`, which compares lengths, then a few words in place.
     #[inline]
     pub fn from_name(name: &str) -> Option<Self> {
+        if name == headers::AUTHORIZATION {
+            return Some(KnownHeader::Authorization);
+        }
+        if name.as_bytes().first_chunk::<4>() != Some(b"mcp-") {
+            return None;
+        }
         match name {
-            headers::AUTHORIZATION => Some(KnownHeader::Authorization),
             headers::MCP_SESSION_ID => Some(KnownHeader::McpSessionId),
             headers::MCP_METHOD => Some(KnownHeader::McpMethod),
             headers::MCP_NAME => Some(KnownHeader::McpName),
