@@ -93,8 +93,7 @@ impl AuthsecLayer {
     /// before it, this covers every route, nested service and fallback under the protected
     /// prefix whenever it was added. It is also the cheaper form: `Router::layer` boxes and
     /// clones each layered route again on every request (wrapping saves about 1,300
-    /// instructions per request in this repository's bench, and over loopback it is the
-    /// form that keeps 0.9× of the unprotected server's requests per second).
+    /// instructions per request in this repository's bench).
     ///
     /// Serve the result as a `Router` (with the peer address, for IP conditions):
     ///
