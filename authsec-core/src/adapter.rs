@@ -371,12 +371,14 @@ impl Protection {
     }
 
     /// The body bound.
+    #[inline]
     pub fn body_limit(&self) -> usize {
         self.max_body_bytes
     }
 
     /// Whether `path` is under the protected prefix (segment-wise: `/mcp` covers `/mcp` and
     /// `/mcp/x`, not `/mcpx`).
+    #[inline]
     pub fn protects(&self, path: &str) -> bool {
         let (path, prefix) = (path.as_bytes(), self.prefix.as_bytes());
         prefix.is_empty()
@@ -388,6 +390,7 @@ impl Protection {
     }
 
     /// Whether a request with this method has its body buffered and classified.
+    #[inline]
     pub fn buffers_body(&self, method: &str) -> bool {
         self.classify_mcp && (method == "POST" || method.eq_ignore_ascii_case("POST"))
     }
@@ -566,6 +569,7 @@ impl Protection {
     }
 
     /// The verdict for the Guard's decision, recorded.
+    #[inline]
     fn conclude(
         &self,
         ruled: RuledDecision,

@@ -261,6 +261,7 @@ impl Guard {
 
     /// [`check_now`](Self::check_now) with `principal` set for denials only (an allowed
     /// request's caller is in its decision), for the adapters.
+    #[inline]
     pub(crate) fn check_now_lean(&self, request: &AccessRequest<'_>) -> Option<RuledDecision> {
         let (trail, result) = self.check_now_trail(request)?;
         Some(trail.decided_lean(result))
@@ -287,6 +288,7 @@ impl Guard {
     /// Whether [`check_now`](Self::check_now) can answer: check 4 is live introspection, so a
     /// Guard with a [`RevocationCheck`] always awaits, and so does one whose [`Policy`] does not
     /// [decide at once](Policy::decides_now).
+    #[inline]
     pub fn checks_synchronously(&self) -> bool {
         self.inner.revocation.is_none()
             && self
@@ -379,6 +381,7 @@ impl Guard {
     }
 
     /// The bearer token's bytes, or the denial for a missing, duplicated or misplaced one.
+    #[inline]
     fn credentials<'r>(&self, request: &AccessRequest<'r>) -> Result<&'r [u8], Denial> {
         bearer_credentials(request.authorization, request.query)?
             .ok_or_else(|| Denial::missing_token().with_scope(self.inner.initial_scopes.clone()))

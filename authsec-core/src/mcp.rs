@@ -319,6 +319,7 @@ pub(crate) fn starts_as_object(json: &[u8]) -> bool {
     json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
+#[inline]
 fn message(json: &[u8]) -> Result<McpMessage<'_>, Denial> {
     match scan::message(json) {
         Some(message) => Ok(message),

@@ -143,6 +143,7 @@ fn decision_key(code: Option<DenialCode>) -> &'static Key {
 }
 
 /// Counts one decision and records its latency, when measured.
+#[inline]
 pub(crate) fn record_decision(code: Option<DenialCode>, latency: Option<Duration>) {
     metrics::with_recorder(|recorder| {
         recorder
