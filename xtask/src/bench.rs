@@ -368,7 +368,7 @@ impl Results {
                 .map_or_else(dash, |a| format!("{a:.0}"))
         };
         let raw_rs256 = self.ns("cold/RS256", "jsonwebtoken_decode");
-        let loopback = |data: &Value, base: Option<f64>| -> (String, String, String) {
+        let loopback = |data: &Value, base: &Value| -> (String, String, String) {
             let rps = data["requests_per_sec"].as_f64();
             let (min, max) = (
                 data["requests_per_sec_min"].as_f64(),
@@ -382,7 +382,15 @@ impl Results {
             let p99 = data["p99_ms"]
                 .as_f64()
                 .map_or_else(dash, |p| format!("{p:.2}"));
-            (rps_text, ratio(rps, base), p99)
+            let rps_ratio = match paired_ratio(data, base) {
+                Some(paired) if paired.rounds >= 4 => format!(
+                    "{:.2}× ({:.2}–{:.2})",
+                    paired.median, paired.lower_quartile, paired.upper_quartile
+                ),
+                Some(paired) => format!("{:.2}×", paired.median),
+                None => ratio(rps, base["requests_per_sec"].as_f64()),
+            };
+            (rps_text, rps_ratio, p99)
         };
 
         // One request through each contender of a criterion group, against the group's first
@@ -390,7 +398,7 @@ impl Results {
         let request_rows = |kind: &str, group: &str, contenders: &[(&str, &str)], loopback_too| {
             let baseline = contenders[0].0;
             let base = self.ns(group, baseline);
-            let loop_base = self.loopback["contenders"][baseline]["requests_per_sec"].as_f64();
+            let loop_base = &self.loopback["contenders"][baseline];
             contenders
                 .iter()
                 .map(|&(id, label)| {
@@ -432,10 +440,7 @@ impl Results {
             let value = self.ns("request_axum07", "jwt_authorizer");
             let added = value.zip(base07).map(|(v, b)| v - b);
             let jwta = &self.jwt_authorizer;
-            let (rps, rps_ratio, p99) = loopback(
-                &jwta["jwt_authorizer"],
-                jwta["unprotected"]["requests_per_sec"].as_f64(),
-            );
+            let (rps, rps_ratio, p99) = loopback(&jwta["jwt_authorizer"], &jwta["unprotected"]);
             rows.push([
                 "POST tools/call: jwt-authorizer 0.15 (axum 0.7, vs its own axum 0.7 baseline)"
                     .into(),
@@ -570,7 +575,7 @@ impl Results {
             "× raw decode",
             "allocs",
             "loopback req/s (min–max)",
-            "× unprotected req/s",
+            "× unprotected req/s (median of the rounds' ratios; middle half)",
             "p99 ms",
         ];
         let mut text = String::new();
@@ -894,6 +899,48 @@ const ACTIX_CONTENDERS: [(&str, &str); 3] = [
 ];
 
 /// `+1.20 µs` / `−300 ns`: a difference, which noise can make negative.
+/// A loopback contender's requests/s against its baseline's, round by round.
+#[derive(Debug, PartialEq)]
+struct PairedRatio {
+    median: f64,
+    lower_quartile: f64,
+    upper_quartile: f64,
+    rounds: usize,
+}
+
+/// The ratio of `data`'s requests/s to `base`'s within each round (their `runs`, in round
+/// order), and its median over the rounds. Each round runs every contender once, back to back,
+/// so a ratio within a round is untouched by the host's slower drift, and the median leaves
+/// out the rounds a burst of other work hit (the ratio of the two medians mixes rounds taken
+/// minutes apart). `None` without the same number of runs for both.
+fn paired_ratio(data: &Value, base: &Value) -> Option<PairedRatio> {
+    let rps = |value: &Value| -> Option<Vec<f64>> {
+        value["runs"]
+            .as_array()?
+            .iter()
+            .map(|run| run["requests_per_sec"].as_f64())
+            .collect()
+    };
+    let (runs, base_runs) = (rps(data)?, rps(base)?);
+    if runs.is_empty() || runs.len() != base_runs.len() || base_runs.contains(&0.0) {
+        return None;
+    }
+    let mut ratios: Vec<f64> = runs.iter().zip(&base_runs).map(|(r, b)| r / b).collect();
+    ratios.sort_by(f64::total_cmp);
+    // The value at fraction `q` of the sorted ratios, interpolated between neighbours.
+    let at = |q: f64| {
+        let place = q * (ratios.len() - 1) as f64;
+        let (low, high) = (place.floor() as usize, place.ceil() as usize);
+        ratios[low] + (ratios[high] - ratios[low]) * (place - low as f64)
+    };
+    Some(PairedRatio {
+        median: at(0.5),
+        lower_quartile: at(0.25),
+        upper_quartile: at(0.75),
+        rounds: ratios.len(),
+    })
+}
+
 fn signed_ns(ns: f64) -> String {
     let sign = if ns < 0.0 { '−' } else { '+' };
     format!("{sign}{}", format_ns(ns.abs()))
@@ -911,7 +958,7 @@ fn format_ns(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Results, Value, executed_code_lines};
+    use super::{PairedRatio, Results, Value, executed_code_lines, paired_ratio};
     use serde_json::json;
 
     /// Results with only these files' contents (what the text blocks read).
@@ -962,6 +1009,77 @@ mod tests {
         assert!(lines[5].contains("unprotected actix-web (baseline)"));
         assert!(lines[6].ends_with("+2.50 µs, 0.80× the baseline's requests per CPU second"));
         assert_eq!(results(Value::Null, Value::Null).loopback_cpu_text(), "");
+    }
+
+    #[test]
+    fn loopback_ratios_pair_each_round_with_the_baselines_own() {
+        let runs = |rps: &[f64]| json!({"runs": rps.iter().map(|r| json!({"requests_per_sec": r})).collect::<Vec<_>>()});
+        // The host slowed down over the rounds; within each round the contender ran at 0.9,
+        // 0.8, 0.95, 1.0 and 0.5 (a burst of other work) of the baseline.
+        let base = runs(&[120_000.0, 100_000.0, 80_000.0, 90_000.0, 110_000.0]);
+        let contender = runs(&[108_000.0, 80_000.0, 76_000.0, 90_000.0, 55_000.0]);
+        assert_eq!(
+            paired_ratio(&contender, &base),
+            Some(PairedRatio {
+                median: 0.9,
+                lower_quartile: 0.8,
+                upper_quartile: 0.95,
+                rounds: 5,
+            })
+        );
+        // Even: the two middle ratios' mean; quartiles interpolated.
+        let paired = paired_ratio(&runs(&[90.0, 80.0]), &runs(&[100.0, 100.0])).unwrap();
+        assert!((paired.median - 0.85).abs() < 1e-12, "{paired:?}");
+        assert!((paired.lower_quartile - 0.825).abs() < 1e-12, "{paired:?}");
+        assert!((paired.upper_quartile - 0.875).abs() < 1e-12, "{paired:?}");
+        // Not paired: different round counts, no runs, a run without a figure, a zero baseline.
+        assert_eq!(paired_ratio(&runs(&[1.0, 2.0]), &runs(&[1.0])), None);
+        assert_eq!(paired_ratio(&json!({}), &base), None);
+        assert_eq!(paired_ratio(&runs(&[]), &runs(&[])), None);
+        assert_eq!(
+            paired_ratio(&json!({"runs": [{"p99_ms": 1.0}]}), &runs(&[1.0])),
+            None
+        );
+        assert_eq!(paired_ratio(&runs(&[1.0]), &runs(&[0.0])), None);
+    }
+
+    #[test]
+    fn the_table_quotes_the_paired_loopback_ratio_with_its_middle_half() {
+        let run = |rps: &[f64]| {
+            json!({
+                "requests_per_sec": rps[rps.len() / 2],
+                "requests_per_sec_min": rps.iter().copied().fold(f64::INFINITY, f64::min),
+                "requests_per_sec_max": rps.iter().copied().fold(0.0, f64::max),
+                "p99_ms": 0.5,
+                "runs": rps.iter().map(|r| json!({"requests_per_sec": r})).collect::<Vec<_>>(),
+            })
+        };
+        let report = results(
+            Value::Null,
+            json!({"contenders": {
+                "unprotected": run(&[100.0, 100.0, 100.0, 100.0]),
+                "authsec_wrapped": run(&[88.0, 80.0, 96.0, 100.0]),
+                "authsec": run(&[90.0, 80.0]),
+            }}),
+        );
+        let table = report.table();
+        let row = |label: &str| {
+            table
+                .lines()
+                .find(|line| line.starts_with(&format!("| POST tools/call: {label}")))
+                .unwrap_or_else(|| panic!("no row {label:?} in\n{table}"))
+                .split(" | ")
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let wrapped = row("**authsec** wrapping the Router");
+        assert_eq!(wrapped[5..], ["96 (80–100)", "0.92× (0.86–0.97)", "0.50 |"]);
+        // Two rounds against four: not paired, the ratio of the medians.
+        let layer = row("**authsec**, warm token");
+        assert_eq!(layer[5..], ["80 (80–90)", "0.80×", "0.50 |"]);
+        assert!(
+            table.contains("| × unprotected req/s (median of the rounds' ratios; middle half) |")
+        );
     }
 
     #[test]

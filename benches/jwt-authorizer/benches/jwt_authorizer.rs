@@ -204,8 +204,8 @@ fn main() {
             .unwrap_or(default)
     };
     let (seconds, rounds, connections) = (
-        env("AUTHSEC_BENCH_SECONDS", 5),
-        env("AUTHSEC_BENCH_ROUNDS", 3),
+        env("AUTHSEC_BENCH_SECONDS", 3),
+        env("AUTHSEC_BENCH_ROUNDS", 8),
         env("AUTHSEC_BENCH_CONNECTIONS", 32),
     );
     let mut results = serde_json::Map::new();
@@ -230,8 +230,11 @@ fn main() {
         let _ = wrk(*addr, &fixture, 1, connections);
     }
     let mut runs: Vec<(&str, Vec<Value>)> = servers.iter().map(|(id, _)| (*id, vec![])).collect();
-    for _ in 0..rounds {
-        for (i, (id, addr)) in servers.iter().enumerate() {
+    // Each round starts one server later, so that neither always runs first (as in
+    // authsec-bench's loopback rounds); each server's runs stay in round order.
+    for round in 0..rounds as usize {
+        for i in (0..servers.len()).map(|k| (k + round) % servers.len()) {
+            let (id, addr) = &servers[i];
             match wrk(*addr, &fixture, seconds, connections) {
                 Some(run) => {
                     println!("{id:<16} {run}");
