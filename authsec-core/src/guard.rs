@@ -403,6 +403,7 @@ impl Guard {
 
     /// What follows authentication and needs no I/O: the session binding and the manifest this
     /// request is checked against (check 3 follows: [`check_scopes_traced`](Self::check_scopes_traced)).
+    #[inline]
     fn checks_without_io(
         &self,
         principal: &Principal,
@@ -426,6 +427,7 @@ impl Guard {
     }
 
     /// Check 3, remembered in the trail.
+    #[inline]
     fn check_scopes_traced(
         &self,
         principal: &Principal,
@@ -452,6 +454,7 @@ impl Guard {
     }
 
     /// Checks 1 and 2 from the verified-token cache: `None` when the token is not in it.
+    #[inline]
     fn cached(&self, token: &[u8]) -> Option<Result<Principal, Denial>> {
         let inner = &*self.inner;
         let key = TokenBytes(token);

@@ -120,6 +120,7 @@ impl<'a> McpRequest<'a> {
     }
 
     /// Whether any message is a `tools/list` request.
+    #[inline]
     pub fn has_tools_list(&self) -> bool {
         self.messages().iter().any(McpMessage::is_tools_list)
     }
