@@ -549,10 +549,22 @@ impl<'a> Scan<'a> {
         self.text.get(start..self.at).map(JsonText)
     }
 
-    /// An `id`'s value as text; `None` for `null`, which reads as no id (serde says so).
+    /// An `id`'s value as text; `None` for `null`, which reads as no id (serde says so). A
+    /// positive integer, the usual id, is read as its run of digits, which is what
+    /// [`skip_value`](Self::skip_value) reads when no fraction or exponent follows; any other
+    /// value is skipped as usual.
     fn id(&mut self) -> Option<JsonText<'a>> {
-        if self.peek() == Some(b'n') {
-            return None;
+        match self.peek()? {
+            b'n' => return None,
+            b'1'..=b'9' if !self.integers_only => {
+                let start = self.at;
+                self.digits();
+                if !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+                    return self.text.get(start..self.at).map(JsonText);
+                }
+                self.at = start;
+            }
+            _ => {}
         }
         self.json_text(0)
     }
@@ -662,6 +674,43 @@ mod tests {
         ] {
             assert!(matches!(both_readings(text), (None, None)), "{text}");
         }
+    }
+
+    #[test]
+    fn an_id_reads_as_the_value_skipped_would() {
+        for id in [
+            "1",
+            "42",
+            "9,",
+            "9}",
+            "12 ",
+            "123456789012345678901234",
+            "7.5",
+            "7e3",
+            "7E-2",
+            "10.0e1",
+            "1.",
+            "1e",
+            "12a",
+            "0",
+            "01",
+            "-3",
+            "\"1\"",
+            "[1]",
+            "{}",
+            "true",
+            "",
+        ] {
+            let scan = Scan::new(id.as_bytes(), false).unwrap();
+            let (mut by_id, mut skipped) = (scan.clone(), scan);
+            let read = by_id.id().map(|text| (text.get(), by_id.position()));
+            let reference = skipped
+                .json_text(0)
+                .map(|text| (text.get(), skipped.position()));
+            assert_eq!(read, reference, "{id:?}");
+        }
+        // `null` is no id at all.
+        assert_eq!(Scan::new(b"null", false).unwrap().id(), None);
     }
 
     /// The recursive reading [`Scan::skip_value`] replaced (a call per container, key and
