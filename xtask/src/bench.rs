@@ -898,7 +898,6 @@ const ACTIX_CONTENDERS: [(&str, &str); 3] = [
     ),
 ];
 
-/// `+1.20 µs` / `−300 ns`: a difference, which noise can make negative.
 /// A loopback contender's requests/s against its baseline's, round by round.
 #[derive(Debug, PartialEq)]
 struct PairedRatio {
@@ -941,6 +940,7 @@ fn paired_ratio(data: &Value, base: &Value) -> Option<PairedRatio> {
     })
 }
 
+/// `+1.20 µs` / `−300 ns`: a difference, which noise can make negative.
 fn signed_ns(ns: f64) -> String {
     let sign = if ns < 0.0 { '−' } else { '+' };
     format!("{sign}{}", format_ns(ns.abs()))
