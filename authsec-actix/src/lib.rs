@@ -54,4 +54,4 @@ mod sse;
 pub use authsec_core::{Guard, Principal};
 pub use extract::{Authenticated, MiddlewareMissing};
 pub use metadata::{MetadataService, metadata_service, metadata_service_path_only};
-pub use middleware::{Authsec, AuthsecMiddleware, DEFAULT_MAX_BODY_BYTES};
+pub use middleware::{Authsec, AuthsecMiddleware, DEFAULT_MAX_BODY_BYTES, ResponseFuture};

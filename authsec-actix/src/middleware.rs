@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -21,6 +21,7 @@ use authsec_core::{
     RequestHeaders, ResponseFilter, Verdict,
 };
 use futures_core::Stream;
+use pin_project_lite::pin_project;
 
 use crate::sse::SseFilterBody;
 
@@ -126,16 +127,312 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Error>>>>;
+    type Future = ResponseFuture<S, B>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        Box::pin(handle(
-            self.protection.clone(),
-            self.service.clone(),
+        ResponseFuture {
+            state: begin(&self.protection, &self.service, request),
+        }
+    }
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+pin_project! {
+    /// The future of [`AuthsecMiddleware`]. A request that can be decided at once (a warm
+    /// token, no revocation check, a policy that decides at once:
+    /// [`Protection::check_now`]) is checked in `call`, or as soon as its POST body has been
+    /// read, and this future then only awaits the protected service. Whatever must wait (a
+    /// token to verify, a revocation check, a policy that awaits, a JSON `tools/list` response
+    /// to filter) goes on in a boxed future.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<ServiceRequest>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<ServiceRequest>,
+    {
+        Answered { response: Option<ServiceResponse<EitherBody<B>>> },
+        Reading { reading: Option<Reading<S>> },
+        Handler { #[pin] future: S::Future, after: Option<After> },
+        Boxed { future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>> },
+    }
+}
+
+/// A POST body being read, in place in its request (actix-web calls a service as soon as the
+/// request's head has arrived, before any of its body).
+struct Reading<S> {
+    protection: Arc<Protection>,
+    service: Rc<S>,
+    request: ServiceRequest,
+    buffer: BodyBuffer<Bytes>,
+}
+
+impl<S> Reading<S> {
+    /// Reads the body to its end: [`BodyBuffer`] keeps a body that arrives in one chunk, the
+    /// usual JSON-RPC POST, as that chunk's `Bytes`, without copying.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, BodyError>> {
+        let payload = self.request.parts_mut().1;
+        loop {
+            match Pin::new(&mut *payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if self.buffer.push(chunk).is_err() {
+                        return Poll::Ready(Err(BodyError::TooLarge));
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(BodyError::Unreadable)),
+                Poll::Ready(None) => return Poll::Ready(Ok(self.buffer.take())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<S, B> Future for ResponseFuture<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Answered { response } => {
+                    let response = response
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Reading { reading } => {
+                    let read = reading
+                        .as_mut()
+                        .expect("ResponseFuture polled after completion");
+                    let result = ready!(read.poll_body(cx));
+                    let Some(Reading {
+                        protection,
+                        service,
+                        request,
+                        ..
+                    }) = reading.take()
+                    else {
+                        unreachable!("the reading state holds its request");
+                    };
+                    let next = match result {
+                        Ok(bytes) => decide(&protection, &service, request, Some(bytes)),
+                        Err(BodyError::TooLarge) => {
+                            State::answered(deny(request, protection.body_too_large()))
+                        }
+                        Err(BodyError::Unreadable) => {
+                            State::answered(deny(request, protection.unreadable_body()))
+                        }
+                    };
+                    state.set(next);
+                }
+                StateProj::Handler { future, after } => {
+                    let response = ready!(future.poll(cx))?;
+                    let Some(after) = after.take() else {
+                        return Poll::Ready(Ok(response.map_into_left_body()));
+                    };
+                    match after.respond(response) {
+                        Responded::Done(response) => return Poll::Ready(Ok(response)),
+                        // Rare, and boxed so that it adds nothing to every other request's
+                        // future.
+                        Responded::FilterJson(response, after) => state.set(State::Boxed {
+                            future: Box::pin(filter_json_response(after, response)),
+                        }),
+                    }
+                }
+                StateProj::Boxed { future } => return future.as_mut().poll(cx),
+            }
+        }
+    }
+}
+
+impl<S: Service<ServiceRequest>, B> State<S, B> {
+    fn answered(response: ServiceResponse<EitherBody<B>>) -> Self {
+        State::Answered {
+            response: Some(response),
+        }
+    }
+}
+
+/// Everything that needs no waiting, done in `call`: a request outside the prefix goes
+/// straight to the service; a POST is first read (in the future); any other request is checked
+/// at once.
+#[inline(always)]
+fn begin<S, B>(
+    protection: &Arc<Protection>,
+    service: &Rc<S>,
+    request: ServiceRequest,
+) -> State<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    if !protection.protects(request.path()) {
+        return State::Handler {
+            future: service.call(request),
+            after: None,
+        };
+    }
+    if !protection.buffers_body(request.method().as_str()) {
+        return decide(protection, service, request, None);
+    }
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok());
+    if protection.declared_too_large(declared) {
+        return State::answered(deny(request, protection.body_too_large()));
+    }
+    State::Reading {
+        reading: Some(Reading {
+            protection: protection.clone(),
+            service: service.clone(),
+            buffer: BodyBuffer::new(protection.body_limit()),
             request,
-        ))
+        }),
+    }
+}
+
+/// Checks a request whose body is buffered (or not needed) without waiting, if the Guard can
+/// ([`Protection::check_now`]), and hands it to the protected service when it is allowed.
+#[inline(always)]
+fn decide<S, B>(
+    protection: &Arc<Protection>,
+    service: &Rc<S>,
+    request: ServiceRequest,
+    body: Option<Bytes>,
+) -> State<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    let verdict = {
+        let headers = Headers(request.headers());
+        protection.check_now(&incoming(&request, &headers, body.as_deref()))
+    };
+    let Some(verdict) = verdict else {
+        return State::Boxed {
+            future: Box::pin(waiting(protection.clone(), service.clone(), request, body)),
+        };
+    };
+    match admit(protection, verdict, request, body) {
+        Ok((request, after)) => State::Handler {
+            future: service.call(request),
+            after,
+        },
+        Err(denied) => State::answered(denied),
+    }
+}
+
+/// A protected request whose check must wait (for I/O, or for a Guard that does not check
+/// synchronously).
+async fn waiting<S, B>(
+    protection: Arc<Protection>,
+    service: Rc<S>,
+    request: ServiceRequest,
+    body: Option<Bytes>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody + 'static,
+{
+    let verdict = {
+        let headers = Headers(request.headers());
+        protection
+            .check(&incoming(&request, &headers, body.as_deref()))
+            .await
+    };
+    let (request, after) = match admit(&protection, verdict, request, body) {
+        Ok(admitted) => admitted,
+        Err(denied) => return Ok(denied),
+    };
+    let response = service.call(request).await?;
+    let Some(after) = after else {
+        return Ok(response.map_into_left_body());
+    };
+    match after.respond(response) {
+        Responded::Done(response) => Ok(response),
+        Responded::FilterJson(response, after) => filter_json_response(after, response).await,
+    }
+}
+
+/// What core is told about a request.
+fn incoming<'a>(
+    request: &'a ServiceRequest,
+    headers: &'a Headers<'a>,
+    body: Option<&'a [u8]>,
+) -> IncomingRequest<'a, Headers<'a>> {
+    IncomingRequest::new(headers)
+        .query(request.uri().query())
+        .peer(request.peer_addr().map(|addr| addr.ip()))
+        .body(body)
+}
+
+/// Readies an allowed request for the protected service (its body handed on, the principal in
+/// its extensions) and says what its response goes through; `Err` is the response for a
+/// denial.
+#[allow(clippy::result_large_err)]
+fn admit<B>(
+    protection: &Arc<Protection>,
+    verdict: Verdict,
+    mut request: ServiceRequest,
+    body: Option<Bytes>,
+) -> Result<(ServiceRequest, Option<After>), ServiceResponse<EitherBody<B>>> {
+    match verdict {
+        Verdict::Allow {
+            principal,
+            lists_tools,
+            client_ip,
+        } => {
+            tracing::debug!(
+                target: "authsec",
+                subject = principal.subject(),
+                token = principal.token_fingerprint(),
+                "request allowed"
+            );
+            request.extensions_mut().insert(principal.clone());
+            hand_on(&mut request, body);
+            Ok((
+                request,
+                Some(After {
+                    protection: protection.clone(),
+                    principal,
+                    lists_tools,
+                    client_ip,
+                }),
+            ))
+        }
+        Verdict::PassThrough => {
+            hand_on(&mut request, body);
+            Ok((request, None))
+        }
+        denied => Err(deny(request, denied)),
+    }
+}
+
+/// Gives the protected service the body that was read. An HTTP/1 payload, read to its end,
+/// takes it back as unread data; any other gets a one-chunk stream.
+fn hand_on(request: &mut ServiceRequest, body: Option<Bytes>) {
+    let Some(bytes) = body else {
+        return;
+    };
+    match request.parts_mut().1 {
+        Payload::H1 { payload } => payload.unread_data(bytes),
+        _ => request.set_payload(buffered_payload(bytes)),
     }
 }
 
@@ -192,17 +489,6 @@ enum BodyError {
     Unreadable,
 }
 
-/// Buffers a request body of at most `limit` bytes ([`BodyBuffer`]: a body that arrives in one
-/// chunk, the usual JSON-RPC POST, is kept as that chunk's `Bytes`, without copying).
-async fn read_body(payload: &mut Payload, limit: usize) -> Result<Bytes, BodyError> {
-    let mut buffer = BodyBuffer::new(limit);
-    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await {
-        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-        buffer.push(chunk).map_err(|_| BodyError::TooLarge)?;
-    }
-    Ok(buffer.take())
-}
-
 /// A buffered body handed on to the protected service: one chunk, then the end. (Cheaper than
 /// `Payload::from(Bytes)`, which builds an HTTP/1 payload channel for it.)
 struct Buffered(Option<Bytes>);
@@ -226,145 +512,74 @@ fn buffered_payload(bytes: Bytes) -> Payload {
     }
 }
 
-async fn handle<S, B>(
+/// What an allowed request's response goes through: the session binding and the `tools/list`
+/// filter.
+struct After {
     protection: Arc<Protection>,
-    service: Rc<S>,
-    mut request: ServiceRequest,
-) -> Result<ServiceResponse<EitherBody<B>>, Error>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
-    B: MessageBody + 'static,
-{
-    if !protection.protects(request.path()) {
-        return Ok(service.call(request).await?.map_into_left_body());
-    }
-
-    // A POST is buffered for classification; other bodies are handed on unread.
-    let buffered = if protection.buffers_body(request.method().as_str()) {
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok());
-        if protection.declared_too_large(declared) {
-            return Ok(deny(request, protection.body_too_large()));
-        }
-        let mut payload = request.take_payload();
-        match read_body(&mut payload, protection.body_limit()).await {
-            Ok(bytes) => Some(bytes),
-            Err(BodyError::Unreadable) => return Ok(deny(request, protection.unreadable_body())),
-            Err(BodyError::TooLarge) => return Ok(deny(request, protection.body_too_large())),
-        }
-    } else {
-        None
-    };
-
-    let peer = request.peer_addr().map(|addr| addr.ip());
-    let verdict = {
-        let headers = Headers(request.headers());
-        let incoming = IncomingRequest::new(&headers)
-            .query(request.uri().query())
-            .peer(peer)
-            .body(buffered.as_deref());
-        // A warm token is checked at once; only a check that needs I/O is awaited, in a boxed
-        // future so that this one stays small.
-        match protection.check_now(&incoming) {
-            Some(verdict) => verdict,
-            None => Box::pin(protection.check(&incoming)).await,
-        }
-    };
-    let (principal, lists_tools, client_ip) = match verdict {
-        Verdict::Allow {
-            principal,
-            lists_tools,
-            client_ip,
-        } => (principal, lists_tools, client_ip),
-        Verdict::PassThrough => {
-            if let Some(bytes) = buffered {
-                request.set_payload(buffered_payload(bytes));
-            }
-            return Ok(service.call(request).await?.map_into_left_body());
-        }
-        deny_verdict => return Ok(deny(request, deny_verdict)),
-    };
-    tracing::debug!(
-        target: "authsec",
-        subject = principal.subject(),
-        token = principal.token_fingerprint(),
-        "request allowed"
-    );
-    request.extensions_mut().insert(principal.clone());
-    if let Some(bytes) = buffered {
-        request.set_payload(buffered_payload(bytes));
-    }
-    let response = service.call(request).await?;
-    match respond(&protection, principal, lists_tools, client_ip, response) {
-        Responded::Done(response) => Ok(response),
-        // Rare, and boxed so that it adds nothing to the future of every other request.
-        Responded::FilterJson(response, principal) => {
-            Box::pin(filter_json_response(
-                protection, principal, client_ip, response,
-            ))
-            .await
-        }
-    }
-}
-
-/// What [`respond`] did with a protected service's response.
-enum Responded<B> {
-    Done(ServiceResponse<EitherBody<B>>),
-    /// A JSON `tools/list`, to be read and filtered for this caller.
-    FilterJson(ServiceResponse<B>, Principal),
-}
-
-/// What follows the protected service, without reading the body: the session binding, the
-/// SSE `tools/list` filter, or word that a JSON `tools/list` must be filtered.
-fn respond<B>(
-    protection: &Protection,
     principal: Principal,
     lists_tools: bool,
     client_ip: Option<IpAddr>,
-    response: ServiceResponse<B>,
-) -> Responded<B>
-where
-    B: MessageBody + 'static,
-{
-    protection.on_response(
-        &principal,
-        response
-            .headers()
-            .get(&SESSION_ID)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let content_type = || {
-        response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-    };
-    match protection.response_filter(lists_tools, content_type) {
-        ResponseFilter::None => Responded::Done(response.map_into_left_body()),
-        ResponseFilter::Sse => {
-            let filter = protection.sse_filter(principal, client_ip);
-            let mut response = response.map_body(|_, body| {
-                EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter)))
-            });
-            response.headers_mut().remove(CONTENT_LENGTH);
-            Responded::Done(response)
+}
+
+/// What [`After::respond`] did with a protected service's response.
+enum Responded<B> {
+    Done(ServiceResponse<EitherBody<B>>),
+    /// A JSON `tools/list`, to be read and filtered for this caller.
+    FilterJson(ServiceResponse<B>, After),
+}
+
+impl After {
+    /// What follows the protected service, without reading the body: the session binding,
+    /// the SSE `tools/list` filter, or word that a JSON `tools/list` must be filtered.
+    fn respond<B>(self, response: ServiceResponse<B>) -> Responded<B>
+    where
+        B: MessageBody + 'static,
+    {
+        self.protection.on_response(
+            &self.principal,
+            response
+                .headers()
+                .get(&SESSION_ID)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let content_type = || {
+            response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+        };
+        match self
+            .protection
+            .response_filter(self.lists_tools, content_type)
+        {
+            ResponseFilter::None => Responded::Done(response.map_into_left_body()),
+            ResponseFilter::Sse => {
+                let filter = self.protection.sse_filter(self.principal, self.client_ip);
+                let mut response = response.map_body(|_, body| {
+                    EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter)))
+                });
+                response.headers_mut().remove(CONTENT_LENGTH);
+                Responded::Done(response)
+            }
+            ResponseFilter::Json => Responded::FilterJson(response, self),
         }
-        ResponseFilter::Json => Responded::FilterJson(response, principal),
     }
 }
 
 /// A JSON `tools/list` response, read (up to [`MAX_TOOLS_LIST_BYTES`]) and filtered.
 async fn filter_json_response<B>(
-    protection: Arc<Protection>,
-    principal: Principal,
-    client_ip: Option<IpAddr>,
+    after: After,
     response: ServiceResponse<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     B: MessageBody + 'static,
 {
+    let After {
+        protection,
+        principal,
+        client_ip,
+        ..
+    } = after;
     let (request, response) = response.into_parts();
     let (mut head, body) = response.into_parts();
     let Ok(Ok(bytes)) = to_bytes_limited(body, MAX_TOOLS_LIST_BYTES).await else {

@@ -470,3 +470,73 @@ async fn metadata_is_served_at_path_and_root_with_cache_and_cors() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Sends `head` (without its blank line) and then `pieces` of the body, each after a pause,
+/// over one HTTP/1.1 connection that the server closes after answering; returns the status line
+/// and the body.
+async fn over_http(addr: std::net::SocketAddr, head: &str, pieces: &[&str]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    for piece in pieces {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        stream.write_all(piece.as_bytes()).await.unwrap();
+    }
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+#[actix_web::test]
+async fn over_http1_a_body_that_arrives_in_pieces_is_read_then_handed_on_whole() {
+    let server = actix_web::HttpServer::new(|| {
+        App::new()
+            .wrap(Authsec::new(guard()))
+            .route("/mcp", web::post().to(echo))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notes"}}"#;
+    let head = |token: &str, length: usize| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: mcp.example\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}"
+        )
+    };
+    let (first, rest) = body.split_at(17);
+    let (second, third) = rest.split_at(30);
+    // The same token twice: first verified (the check waits), then from the cache (checked as
+    // soon as the body is in).
+    for _ in 0..2 {
+        let (status, answer) = over_http(
+            addr,
+            &head("alice-notes_read", body.len()),
+            &[first, second, third],
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(answer, format!("alice sent {body}"));
+    }
+    // A tool outside the scopes, in pieces, is refused before the handler.
+    let other = body.replace("list_notes", "add_note");
+    let (first, rest) = other.split_at(40);
+    let (status, answer) =
+        over_http(addr, &head("alice-notes_read", other.len()), &[first, rest]).await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["error"], "insufficient_scope");
+    // A declared length over the bound is refused before any of the body is sent.
+    let (status, _) = over_http(addr, &head("alice-notes_read", 2 << 20), &[]).await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    handle.stop(false).await;
+}
