@@ -12,7 +12,9 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use authsec_core::adapter::{BodyBuffer, MAX_TOOLS_LIST_BYTES, headers, unfilterable_tools_list};
@@ -321,7 +323,7 @@ where
     B: MessageBody + 'static,
 {
     let verdict = {
-        let headers = Headers(request.headers());
+        let headers = Headers::new(request.headers());
         protection.check_now(&incoming(&request, &headers, body.as_deref()))
     };
     let Some(verdict) = verdict else {
@@ -351,7 +353,7 @@ where
     B: MessageBody + 'static,
 {
     let verdict = {
-        let headers = Headers(request.headers());
+        let headers = Headers::new(request.headers());
         protection
             .check(&incoming(&request, &headers, body.as_deref()))
             .await
@@ -436,22 +438,58 @@ fn hand_on(request: &mut ServiceRequest, body: Option<Bytes>) {
     }
 }
 
-struct Headers<'a>(&'a HeaderMap);
+/// A request's headers as core reads them. Of the four core reads on every request,
+/// `Authorization` (a standard name, cheap to hash) is looked up; the three `Mcp-` names are
+/// looked up only when one pass over the map's names (no values) found them, which for the
+/// handful of names an MCP request carries is cheaper than hashing each.
+struct Headers<'a> {
+    map: &'a HeaderMap,
+    /// The `Mcp-` [`KnownHeader`]s the request carries, a bit each (`1 << header as u8`).
+    present: u8,
+}
+
+impl<'a> Headers<'a> {
+    fn new(map: &'a HeaderMap) -> Self {
+        let mut present = 0;
+        for name in map.keys() {
+            if let Some(header) = KnownHeader::from_name(name.as_str()) {
+                present |= 1 << header as u8;
+            }
+        }
+        Headers { map, present }
+    }
+}
 
 impl RequestHeaders for Headers<'_> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0.get_all(name).map(HeaderValue::as_bytes).collect()
+        self.map.get_all(name).map(HeaderValue::as_bytes).collect()
     }
 
     fn first_value(&self, name: &str) -> (Option<&[u8]>, bool) {
         match KnownHeader::from_name(name) {
             Some(header) => self.known(header),
-            None => first_and_more(self.0.get_all(name)),
+            None => first_and_more(self.map.get_all(name)),
         }
     }
 
     fn known(&self, header: KnownHeader) -> (Option<&[u8]>, bool) {
-        first_and_more(self.0.get_all(known_name(header)))
+        if header != KnownHeader::Authorization && self.present & (1 << header as u8) == 0 {
+            return (None, false);
+        }
+        first_and_more(self.map.get_all(known_name(header)))
+    }
+}
+
+/// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
+/// into a `HeaderName` first.
+fn known_name(header: KnownHeader) -> &'static HeaderName {
+    static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
+    static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
+    match header {
+        KnownHeader::Authorization => &AUTHORIZATION,
+        KnownHeader::McpSessionId => &SESSION_ID,
+        KnownHeader::McpMethod => &MCP_METHOD,
+        KnownHeader::McpName => &MCP_NAME,
     }
 }
 
@@ -467,20 +505,6 @@ fn first_and_more<'a>(
 
 /// `Mcp-Session-Id`, read from requests and from the handler's responses.
 static SESSION_ID: HeaderName = HeaderName::from_static(headers::MCP_SESSION_ID);
-
-/// The headers core reads on every request, as ready-made names: looking a `&str` up parses it
-/// into a `HeaderName` first.
-fn known_name(header: KnownHeader) -> &'static HeaderName {
-    static AUTHORIZATION: HeaderName = actix_web::http::header::AUTHORIZATION;
-    static MCP_METHOD: HeaderName = HeaderName::from_static(headers::MCP_METHOD);
-    static MCP_NAME: HeaderName = HeaderName::from_static(headers::MCP_NAME);
-    match header {
-        KnownHeader::Authorization => &AUTHORIZATION,
-        KnownHeader::McpSessionId => &SESSION_ID,
-        KnownHeader::McpMethod => &MCP_METHOD,
-        KnownHeader::McpName => &MCP_NAME,
-    }
-}
 
 /// Why a request body could not be buffered.
 #[derive(Debug)]
@@ -660,7 +684,7 @@ mod tests {
         append("mcp-session-id", "s-1");
         append("x-forwarded-for", "10.0.0.1");
         append("x-forwarded-for", "10.0.0.2");
-        let headers = Headers(&map);
+        let headers = Headers::new(&map);
         let expected = [
             (KnownHeader::Authorization, Some(&b"Bearer a"[..]), true),
             (KnownHeader::McpSessionId, Some(&b"s-1"[..]), false),
