@@ -171,8 +171,9 @@ pin_project! {
     }
 }
 
-/// A POST body being read, in place in its request (actix-web calls a service as soon as the
-/// request's head has arrived, before any of its body).
+/// A POST body being read, in place in its request. actix-web calls a service as soon as the
+/// request's head has arrived, before any of its body, so every POST passes through here: it
+/// is held in the future itself, not boxed as authsec-axum's is.
 struct Reading<S> {
     protection: Arc<Protection>,
     service: Rc<S>,
@@ -218,19 +219,19 @@ where
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Reading { reading } => {
-                    let read = reading
-                        .as_mut()
+                    let mut read = reading
+                        .take()
                         .expect("ResponseFuture polled after completion");
-                    let result = ready!(read.poll_body(cx));
-                    let Some(Reading {
+                    let Poll::Ready(result) = read.poll_body(cx) else {
+                        *reading = Some(read);
+                        return Poll::Pending;
+                    };
+                    let Reading {
                         protection,
                         service,
                         request,
                         ..
-                    }) = reading.take()
-                    else {
-                        unreachable!("the reading state holds its request");
-                    };
+                    } = read;
                     let next = match result {
                         Ok(bytes) => decide(&protection, &service, request, Some(bytes)),
                         Err(BodyError::TooLarge) => {
