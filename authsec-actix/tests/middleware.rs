@@ -473,8 +473,17 @@ async fn metadata_is_served_at_path_and_root_with_cache_and_cors() {
 
 /// Sends `head` (without its blank line) and then `pieces` of the body, each after a pause,
 /// over one HTTP/1.1 connection that the server closes after answering; returns the status line
-/// and the body.
+/// and the body. A server that does not answer within 10 s fails the test instead of hanging it.
 async fn over_http(addr: std::net::SocketAddr, head: &str, pieces: &[&str]) -> (String, String) {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        exchange(addr, head, pieces),
+    )
+    .await
+    .expect("the server answered within 10 s")
+}
+
+async fn exchange(addr: std::net::SocketAddr, head: &str, pieces: &[&str]) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
