@@ -248,11 +248,14 @@ where
                     let Some(after) = after.take() else {
                         return Poll::Ready(Ok(response.map_into_left_body()));
                     };
-                    match after.respond(response) {
-                        Responded::Done(response) => return Poll::Ready(Ok(response)),
+                    match after.filter_for(&response) {
+                        ResponseFilter::None => {
+                            return Poll::Ready(Ok(response.map_into_left_body()));
+                        }
+                        ResponseFilter::Sse => return Poll::Ready(Ok(after.filter_sse(response))),
                         // Rare, and boxed so that it adds nothing to every other request's
                         // future.
-                        Responded::FilterJson(response, after) => state.set(State::Boxed {
+                        ResponseFilter::Json => state.set(State::Boxed {
                             future: Box::pin(filter_json_response(after, response)),
                         }),
                     }
@@ -295,7 +298,8 @@ where
     }
     let declared = request
         .headers()
-        .get(CONTENT_LENGTH)
+        .get_all(&CONTENT_LENGTH)
+        .next()
         .and_then(|v| v.to_str().ok());
     if protection.declared_too_large(declared) {
         return State::answered(deny(request, protection.body_too_large()));
@@ -367,9 +371,10 @@ where
     let Some(after) = after else {
         return Ok(response.map_into_left_body());
     };
-    match after.respond(response) {
-        Responded::Done(response) => Ok(response),
-        Responded::FilterJson(response, after) => filter_json_response(after, response).await,
+    match after.filter_for(&response) {
+        ResponseFilter::None => Ok(response.map_into_left_body()),
+        ResponseFilter::Sse => Ok(after.filter_sse(response)),
+        ResponseFilter::Json => filter_json_response(after, response).await,
     }
 }
 
@@ -546,48 +551,31 @@ struct After {
     client_ip: Option<IpAddr>,
 }
 
-/// What [`After::respond`] did with a protected service's response.
-enum Responded<B> {
-    Done(ServiceResponse<EitherBody<B>>),
-    /// A JSON `tools/list`, to be read and filtered for this caller.
-    FilterJson(ServiceResponse<B>, After),
-}
-
 impl After {
-    /// What follows the protected service, without reading the body: the session binding,
-    /// the SSE `tools/list` filter, or word that a JSON `tools/list` must be filtered.
-    fn respond<B>(self, response: ServiceResponse<B>) -> Responded<B>
+    /// What follows the protected service, read from the response's headers alone (its body
+    /// is not touched, nor moved): the session binding, then which filter the body goes
+    /// through.
+    fn filter_for<B>(&self, response: &ServiceResponse<B>) -> ResponseFilter {
+        let headers = response.headers();
+        // Every look-up here takes a `&HeaderName` and reads the first value through
+        // `get_all`, as `Headers::known` does: one copy of actix-web's look-up code runs.
+        let first = |name: &HeaderName| headers.get_all(name).next().and_then(|v| v.to_str().ok());
+        self.protection
+            .on_response(&self.principal, first(&SESSION_ID));
+        self.protection
+            .response_filter(self.lists_tools, || first(&CONTENT_TYPE))
+    }
+
+    /// The response with its SSE body filtered for this caller.
+    fn filter_sse<B>(self, response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>
     where
         B: MessageBody + 'static,
     {
-        self.protection.on_response(
-            &self.principal,
-            response
-                .headers()
-                .get(&SESSION_ID)
-                .and_then(|v| v.to_str().ok()),
-        );
-        let content_type = || {
-            response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-        };
-        match self
-            .protection
-            .response_filter(self.lists_tools, content_type)
-        {
-            ResponseFilter::None => Responded::Done(response.map_into_left_body()),
-            ResponseFilter::Sse => {
-                let filter = self.protection.sse_filter(self.principal, self.client_ip);
-                let mut response = response.map_body(|_, body| {
-                    EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter)))
-                });
-                response.headers_mut().remove(CONTENT_LENGTH);
-                Responded::Done(response)
-            }
-            ResponseFilter::Json => Responded::FilterJson(response, self),
-        }
+        let filter = self.protection.sse_filter(self.principal, self.client_ip);
+        let mut response = response
+            .map_body(|_, body| EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter))));
+        response.headers_mut().remove(CONTENT_LENGTH);
+        response
     }
 }
 
