@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody, to_bytes_limited};
-use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
@@ -107,8 +107,10 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(AuthsecMiddleware {
-            service: Rc::new(service),
-            protection: self.protection.clone(),
+            shared: Rc::new(Shared {
+                service,
+                protection: self.protection.clone(),
+            }),
         }))
     }
 }
@@ -118,7 +120,15 @@ where
 /// Responses are the inner service's body untouched ([`EitherBody::Left`]), or a denial or a
 /// filtered `tools/list` ([`EitherBody::Right`]).
 pub struct AuthsecMiddleware<S> {
-    service: Rc<S>,
+    shared: Rc<Shared<S>>,
+}
+
+/// What a request's future shares with the middleware: the wrapped service and the
+/// protection, behind one `Rc`. A future takes them with one count that is not atomic
+/// (actix-web runs a worker's futures on its thread): an `Arc` count each time would be a
+/// locked instruction to take and another to drop, twice a request.
+struct Shared<S> {
+    service: S,
     protection: Arc<Protection>,
 }
 
@@ -131,11 +141,13 @@ where
     type Error = Error;
     type Future = ResponseFuture<S, B>;
 
-    forward_ready!(service);
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.shared.service.poll_ready(cx)
+    }
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         ResponseFuture {
-            state: begin(&self.protection, &self.service, request),
+            state: begin(&self.shared, request),
         }
     }
 }
@@ -166,7 +178,7 @@ pin_project! {
     {
         Answered { response: Option<ServiceResponse<EitherBody<B>>> },
         Reading { reading: Option<Reading<S>> },
-        Handler { #[pin] future: S::Future, after: Option<After> },
+        Handler { #[pin] future: S::Future, after: Option<After<S>> },
         Boxed { future: LocalBoxFuture<Result<ServiceResponse<EitherBody<B>>, Error>> },
     }
 }
@@ -175,8 +187,7 @@ pin_project! {
 /// request's head has arrived, before any of its body, so every POST passes through here: it
 /// is held in the future itself, not boxed as authsec-axum's is.
 struct Reading<S> {
-    protection: Arc<Protection>,
-    service: Rc<S>,
+    shared: Rc<Shared<S>>,
     request: ServiceRequest,
     buffer: BodyBuffer<Bytes>,
 }
@@ -227,13 +238,11 @@ where
                         return Poll::Pending;
                     };
                     let Reading {
-                        protection,
-                        service,
-                        request,
-                        ..
+                        shared, request, ..
                     } = read;
+                    let protection = &shared.protection;
                     let next = match result {
-                        Ok(bytes) => decide(&protection, &service, request, Some(bytes)),
+                        Ok(bytes) => decide(&shared, request, Some(bytes)),
                         Err(BodyError::TooLarge) => {
                             State::answered(deny(request, protection.body_too_large()))
                         }
@@ -278,23 +287,20 @@ impl<S: Service<ServiceRequest>, B> State<S, B> {
 /// straight to the service; a POST is first read (in the future); any other request is checked
 /// at once.
 #[inline(always)]
-fn begin<S, B>(
-    protection: &Arc<Protection>,
-    service: &Rc<S>,
-    request: ServiceRequest,
-) -> State<S, B>
+fn begin<S, B>(shared: &Rc<Shared<S>>, request: ServiceRequest) -> State<S, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
+    let protection = &shared.protection;
     if !protection.protects(request.path()) {
         return State::Handler {
-            future: service.call(request),
+            future: shared.service.call(request),
             after: None,
         };
     }
     if !protection.buffers_body(request.method().as_str()) {
-        return decide(protection, service, request, None);
+        return decide(shared, request, None);
     }
     let declared = request
         .headers()
@@ -306,8 +312,7 @@ where
     }
     State::Reading {
         reading: Some(Reading {
-            protection: protection.clone(),
-            service: service.clone(),
+            shared: shared.clone(),
             buffer: BodyBuffer::new(protection.body_limit()),
             request,
         }),
@@ -317,28 +322,25 @@ where
 /// Checks a request whose body is buffered (or not needed) without waiting, if the Guard can
 /// ([`Protection::check_now`]), and hands it to the protected service when it is allowed.
 #[inline(always)]
-fn decide<S, B>(
-    protection: &Arc<Protection>,
-    service: &Rc<S>,
-    request: ServiceRequest,
-    body: Option<Bytes>,
-) -> State<S, B>
+fn decide<S, B>(shared: &Rc<Shared<S>>, request: ServiceRequest, body: Option<Bytes>) -> State<S, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
     let verdict = {
         let headers = Headers::new(request.headers());
-        protection.check_now(&incoming(&request, &headers, body.as_deref()))
+        shared
+            .protection
+            .check_now(&incoming(&request, &headers, body.as_deref()))
     };
     let Some(verdict) = verdict else {
         return State::Boxed {
-            future: Box::pin(waiting(protection.clone(), service.clone(), request, body)),
+            future: Box::pin(waiting(shared.clone(), request, body)),
         };
     };
-    match admit(protection, verdict, request, body) {
+    match admit(shared, verdict, request, body) {
         Ok((request, after)) => State::Handler {
-            future: service.call(request),
+            future: shared.service.call(request),
             after,
         },
         Err(denied) => State::answered(denied),
@@ -348,8 +350,7 @@ where
 /// A protected request whose check must wait (for I/O, or for a Guard that does not check
 /// synchronously).
 async fn waiting<S, B>(
-    protection: Arc<Protection>,
-    service: Rc<S>,
+    shared: Rc<Shared<S>>,
     request: ServiceRequest,
     body: Option<Bytes>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
@@ -359,15 +360,16 @@ where
 {
     let verdict = {
         let headers = Headers::new(request.headers());
-        protection
+        shared
+            .protection
             .check(&incoming(&request, &headers, body.as_deref()))
             .await
     };
-    let (request, after) = match admit(&protection, verdict, request, body) {
+    let (request, after) = match admit(&shared, verdict, request, body) {
         Ok(admitted) => admitted,
         Err(denied) => return Ok(denied),
     };
-    let response = service.call(request).await?;
+    let response = shared.service.call(request).await?;
     let Some(after) = after else {
         return Ok(response.map_into_left_body());
     };
@@ -390,16 +392,19 @@ fn incoming<'a>(
         .body(body)
 }
 
+/// A request ready for the protected service, and what its response goes through.
+type Admitted<S> = (ServiceRequest, Option<After<S>>);
+
 /// Readies an allowed request for the protected service (its body handed on, the principal in
 /// its extensions) and says what its response goes through; `Err` is the response for a
 /// denial.
 #[allow(clippy::result_large_err)]
-fn admit<B>(
-    protection: &Arc<Protection>,
+fn admit<S, B>(
+    shared: &Rc<Shared<S>>,
     verdict: Verdict,
     mut request: ServiceRequest,
     body: Option<Bytes>,
-) -> Result<(ServiceRequest, Option<After>), ServiceResponse<EitherBody<B>>> {
+) -> Result<Admitted<S>, ServiceResponse<EitherBody<B>>> {
     match verdict {
         Verdict::Allow {
             principal,
@@ -417,7 +422,7 @@ fn admit<B>(
             Ok((
                 request,
                 Some(After {
-                    protection: protection.clone(),
+                    shared: shared.clone(),
                     principal,
                     lists_tools,
                     client_ip,
@@ -544,14 +549,14 @@ fn buffered_payload(bytes: Bytes) -> Payload {
 
 /// What an allowed request's response goes through: the session binding and the `tools/list`
 /// filter.
-struct After {
-    protection: Arc<Protection>,
+struct After<S> {
+    shared: Rc<Shared<S>>,
     principal: Principal,
     lists_tools: bool,
     client_ip: Option<IpAddr>,
 }
 
-impl After {
+impl<S> After<S> {
     /// What follows the protected service, read from the response's headers alone (its body
     /// is not touched, nor moved): the session binding, then which filter the body goes
     /// through.
@@ -560,10 +565,9 @@ impl After {
         // Every look-up here takes a `&HeaderName` and reads the first value through
         // `get_all`, as `Headers::known` does: one copy of actix-web's look-up code runs.
         let first = |name: &HeaderName| headers.get_all(name).next().and_then(|v| v.to_str().ok());
-        self.protection
-            .on_response(&self.principal, first(&SESSION_ID));
-        self.protection
-            .response_filter(self.lists_tools, || first(&CONTENT_TYPE))
+        let protection = &self.shared.protection;
+        protection.on_response(&self.principal, first(&SESSION_ID));
+        protection.response_filter(self.lists_tools, || first(&CONTENT_TYPE))
     }
 
     /// The response with its SSE body filtered for this caller.
@@ -571,7 +575,10 @@ impl After {
     where
         B: MessageBody + 'static,
     {
-        let filter = self.protection.sse_filter(self.principal, self.client_ip);
+        let filter = self
+            .shared
+            .protection
+            .sse_filter(self.principal, self.client_ip);
         let mut response = response
             .map_body(|_, body| EitherBody::right(BoxBody::new(SseFilterBody::new(body, filter))));
         response.headers_mut().remove(CONTENT_LENGTH);
@@ -580,19 +587,20 @@ impl After {
 }
 
 /// A JSON `tools/list` response, read (up to [`MAX_TOOLS_LIST_BYTES`]) and filtered.
-async fn filter_json_response<B>(
-    after: After,
+async fn filter_json_response<S, B>(
+    after: After<S>,
     response: ServiceResponse<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     B: MessageBody + 'static,
 {
     let After {
-        protection,
+        shared,
         principal,
         client_ip,
         ..
     } = after;
+    let protection = &shared.protection;
     let (request, response) = response.into_parts();
     let (mut head, body) = response.into_parts();
     let Ok(Ok(bytes)) = to_bytes_limited(body, MAX_TOOLS_LIST_BYTES).await else {
