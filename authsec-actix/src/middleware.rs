@@ -257,7 +257,7 @@ where
                     let Some(after) = after.take() else {
                         return Poll::Ready(Ok(response.map_into_left_body()));
                     };
-                    match after.filter_for(&response) {
+                    match after.bind_then_filter(&response) {
                         ResponseFilter::None => {
                             return Poll::Ready(Ok(response.map_into_left_body()));
                         }
@@ -373,7 +373,7 @@ where
     let Some(after) = after else {
         return Ok(response.map_into_left_body());
     };
-    match after.filter_for(&response) {
+    match after.bind_then_filter(&response) {
         ResponseFilter::None => Ok(response.map_into_left_body()),
         ResponseFilter::Sse => Ok(after.filter_sse(response)),
         ResponseFilter::Json => filter_json_response(after, response).await,
@@ -558,9 +558,9 @@ struct After<S> {
 
 impl<S> After<S> {
     /// What follows the protected service, read from the response's headers alone (its body
-    /// is not touched, nor moved): the session binding, then which filter the body goes
-    /// through.
-    fn filter_for<B>(&self, response: &ServiceResponse<B>) -> ResponseFilter {
+    /// is not touched, nor moved): binds a session the response assigns, then says which
+    /// filter the body goes through.
+    fn bind_then_filter<B>(&self, response: &ServiceResponse<B>) -> ResponseFilter {
         let headers = response.headers();
         // Every look-up here takes a `&HeaderName` and reads the first value through
         // `get_all`, as `Headers::known` does: one copy of actix-web's look-up code runs.
