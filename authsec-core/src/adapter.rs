@@ -14,12 +14,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::audit::{self, DecidingRule, checks};
-use crate::bearer::Authorization;
+use crate::bearer::{Authorization, bearer_credentials};
 use crate::client_ip;
 use crate::denial::{Denial, RenderedDenial};
 use crate::guard::{AccessRequest, Decision, Guard, RuledDecision};
 use crate::inband::DenialDelivery;
 use crate::mcp::{McpHeaders, McpRequest, classify};
+use crate::metric;
 use crate::principal::Principal;
 use crate::short_eq::short_eq;
 use crate::tools_list::{self, SseFilter};
@@ -500,13 +501,19 @@ impl Protection {
     /// [`check`](Self::check) without awaiting, when the [`Guard`] can decide without I/O
     /// ([`Guard::check_now`]: a warm token, no revocation check, a policy that decides at once).
     /// `None` means call [`check`](Self::check), which gives the same verdict; adapters try this
-    /// first so a warm request needs no boxed future.
+    /// first so a warm request needs no boxed future. The usual request of a working session,
+    /// one `tools/call` with a cached token on a Guard without a policy, is allowed through a
+    /// shorter lane that reads and runs less code (`warm_tool_call`), with the same verdict
+    /// and the same decision counted.
     pub fn check_now<H: RequestHeaders + ?Sized>(
         &self,
         request: &IncomingRequest<'_, H>,
     ) -> Option<Verdict> {
         if !self.guard.checks_synchronously() {
             return None;
+        }
+        if let Some(verdict) = self.warm_tool_call(request) {
+            return Some(verdict);
         }
         let started = audit::clock_start();
         let classified = match self.classify(request, started) {
@@ -516,6 +523,51 @@ impl Protection {
         let access = classified.access(request);
         let ruled = self.guard.check_now_lean(&access)?;
         Some(self.conclude(ruled, &access, started))
+    }
+
+    /// The warm lane: the usual request of a working session, one `tools/call` with a token
+    /// from the verified-token cache, allowed without the checks' bookkeeping (the deciding
+    /// rule, the audit event's fields). It answers only an allow that the checks would give,
+    /// on a Guard and for a request where nothing else could change that answer; `None`
+    /// sends the request through the checks, which decide everything else, denials included
+    /// (`tests/check_now.rs` compares the two). It steps aside when the audit event or the
+    /// latency histogram wants the decision, behind a trusted proxy, and for a query string.
+    #[inline]
+    fn warm_tool_call<H: RequestHeaders + ?Sized>(
+        &self,
+        request: &IncomingRequest<'_, H>,
+    ) -> Option<Verdict> {
+        let body = request.body?;
+        if request.query.is_some() || !self.guard.trusted_proxies().is_empty() || audit::observed()
+        {
+            return None;
+        }
+        let headers = request.headers;
+        let token = match headers.known(KnownHeader::Authorization) {
+            (Some(value), false) => bearer_credentials(Authorization::One(value), None).ok()??,
+            _ => return None,
+        };
+        // The cache first: a new token goes to the checks before its body is read.
+        let caller = self.guard.warm_caller(token)?;
+        let mcp_headers = McpHeaders {
+            method: headers.known_text(KnownHeader::McpMethod),
+            name: headers.known_text(KnownHeader::McpName),
+        };
+        let mcp = classify(body, mcp_headers).ok()?;
+        let [message] = mcp.messages() else {
+            return None;
+        };
+        let tool = message.tool.as_deref().filter(|_| message.is_tool_call())?;
+        let session_id = headers.known_text(KnownHeader::McpSessionId);
+        if !self.guard.warm_allows(&caller, tool, session_id) {
+            return None;
+        }
+        metric::record_decision(None, None);
+        Some(Verdict::Allow {
+            principal: caller,
+            lists_tools: false,
+            client_ip: request.peer,
+        })
     }
 
     /// Everything about a request that is read before the Guard is asked: its MCP body, its
@@ -846,6 +898,230 @@ impl RenderedDenial {
 mod tests {
     use super::*;
     use crate::verifier::RejectAll;
+
+    mod warm_lane {
+        use std::sync::Arc;
+
+        use async_trait::async_trait;
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::clock::ManualClock;
+        use crate::guard::GuardBuilder;
+        use crate::manifest::ToolManifest;
+        use crate::principal::{Claims, TokenSource};
+        use crate::verifier::TokenVerifier;
+        use crate::verifier::{Policy, PolicyOutcome, PolicyRequest};
+
+        const NOW: u64 = 1_800_000_000;
+
+        /// Accepts every token: the subject is the text before `.`, the scopes `notes:read`,
+        /// and `notes:write` too when the token holds `write`; valid for 60 s.
+        struct Stub;
+
+        #[async_trait]
+        impl TokenVerifier for Stub {
+            async fn verify(&self, token: &str) -> Result<Claims, Denial> {
+                let scope = if token.contains("write") {
+                    "notes:read notes:write"
+                } else {
+                    "notes:read"
+                };
+                let Value::Object(map) = json!({"sub": token.split('.').next(),
+                    "aud": "https://h/mcp", "exp": NOW + 60, "scope": scope})
+                else {
+                    unreachable!()
+                };
+                Claims::from_map(map, TokenSource::Jwt).map_err(Denial::invalid_token)
+            }
+        }
+
+        struct AllowAll;
+
+        #[async_trait]
+        impl Policy for AllowAll {
+            async fn evaluate(&self, _request: &PolicyRequest<'_>) -> Result<(), Denial> {
+                Ok(())
+            }
+
+            fn decides_now(&self) -> bool {
+                true
+            }
+
+            fn evaluate_now(&self, _request: &PolicyRequest<'_>) -> Option<PolicyOutcome> {
+                Some(PolicyOutcome::new(Ok(())))
+            }
+        }
+
+        fn builder(clock: &Arc<ManualClock>) -> GuardBuilder {
+            Guard::builder("https://h/mcp")
+                .authorization_server("https://as")
+                .verifier(Stub)
+                .manifest(
+                    ToolManifest::new()
+                        .tool("list_notes", ["notes:read"])
+                        .tool("add_note", ["notes:write"]),
+                )
+                .clock(clock.clone())
+        }
+
+        fn call(tool: &str) -> String {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+            )
+        }
+
+        fn described(verdict: &Verdict) -> String {
+            match verdict {
+                Verdict::Allow {
+                    principal,
+                    lists_tools,
+                    client_ip,
+                } => format!("allow {} {lists_tools} {client_ip:?}", principal.subject()),
+                Verdict::Deny { denial, response } => {
+                    format!("deny {} {}", denial.code().as_str(), response.status)
+                }
+                other => format!("{other:?}"),
+            }
+        }
+
+        /// A request's headers, query and body.
+        type Request<'a> = (Vec<(&'a str, &'a str)>, Option<&'a str>, String);
+
+        /// Each request, warm, through the lane and through the checks: where the lane
+        /// answers, the checks answer the same; returns how many the lane answered.
+        async fn agree(protection: &Protection, requests: &[Request<'_>]) -> Vec<bool> {
+            let mut answered = Vec::new();
+            for (headers, query, body) in requests {
+                let request = IncomingRequest::new(headers.as_slice())
+                    .query(*query)
+                    .peer(Some([127, 0, 0, 1].into()))
+                    .body(Some(body.as_bytes()));
+                // Warm the token (and bind what the checks bind), then ask both.
+                protection.check(&request).await;
+                let lane = protection.warm_tool_call(&request).map(|v| described(&v));
+                let checked = described(&protection.check(&request).await);
+                if let Some(lane) = &lane {
+                    assert_eq!(lane, &checked, "{headers:?} {query:?} {body}");
+                }
+                answered.push(lane.is_some());
+            }
+            answered
+        }
+
+        #[tokio::test]
+        async fn answers_only_the_allows_the_checks_give() {
+            let clock = Arc::new(ManualClock::new(NOW));
+            let auth = |token: &'static str| ("authorization", token);
+            let requests = vec![
+                (vec![auth("Bearer alice.1")], None, call("list_notes")),
+                (vec![auth("Bearer alice.write")], None, call("add_note")),
+                (vec![auth("bearer   alice.1 ")], None, call("list_notes")),
+                // Each of these the checks decide.
+                (vec![auth("Bearer alice.1")], None, call("add_note")),
+                (vec![auth("Bearer alice.1")], None, call("rm_rf")),
+                (
+                    vec![auth("Bearer alice.1"), auth("Bearer alice.1")],
+                    None,
+                    call("list_notes"),
+                ),
+                (vec![auth("Basic YWxpY2U6cHc=")], None, call("list_notes")),
+                (vec![], None, call("list_notes")),
+                (
+                    vec![auth("Bearer alice.1")],
+                    Some("access_token=alice.1"),
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1")],
+                    Some("x=1"),
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1")],
+                    None,
+                    r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.into(),
+                ),
+                (
+                    vec![auth("Bearer alice.1")],
+                    None,
+                    format!("[{}]", call("list_notes")),
+                ),
+                (vec![auth("Bearer alice.1")], None, "not json".into()),
+                (
+                    vec![auth("Bearer alice.1"), ("mcp-name", "add_note")],
+                    None,
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1"), ("mcp-name", "list_notes")],
+                    None,
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1"), ("mcp-session-id", "s-bob")],
+                    None,
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1"), ("mcp-session-id", "s-alice")],
+                    None,
+                    call("list_notes"),
+                ),
+                (
+                    vec![auth("Bearer alice.1"), ("mcp-session-id", "s-new")],
+                    None,
+                    call("list_notes"),
+                ),
+            ];
+            let protection = Protection::new(builder(&clock).build().unwrap());
+            let guard = protection.guard();
+            for (session, token) in [("s-bob", "bob.1"), ("s-alice", "alice.1")] {
+                let principal = guard.authenticate(token).await.unwrap();
+                guard.bind_session(session, &principal);
+            }
+            let answered = agree(&protection, &requests).await;
+            // The lane takes the plain warm calls (a batch of one is one call; its own
+            // session, or a session the checks bound on the first pass) and steps aside for
+            // everything else.
+            assert_eq!(
+                answered,
+                [
+                    true, true, true, false, false, false, false, false, false, false, false, true,
+                    false, false, true, false, true, true
+                ]
+            );
+
+            // Guards and requests it never answers: all of them go through the checks.
+            let plain = &requests[..3];
+            for protection in [
+                Protection::new(builder(&clock).policy(AllowAll).build().unwrap()),
+                Protection::new(
+                    builder(&clock)
+                        .require_scopes(["notes:read"])
+                        .build()
+                        .unwrap(),
+                ),
+                Protection::new(
+                    builder(&clock)
+                        .trusted_proxies(["10.0.0.0/8"])
+                        .build()
+                        .unwrap(),
+                ),
+            ] {
+                assert_eq!(agree(&protection, plain).await, [false, false, false]);
+            }
+            // An expired token (past its `exp` and the leeway): the checks refuse it.
+            clock.advance(60 + crate::jwt::DEFAULT_LEEWAY_SECONDS);
+            assert_eq!(agree(&protection, plain).await, [false, false, false]);
+            let headers = [auth("Bearer alice.1")];
+            let request = IncomingRequest::new(&headers[..]).body(Some(requests[0].2.as_bytes()));
+            assert_eq!(
+                described(&protection.check(&request).await),
+                "deny invalid_token 401"
+            );
+        }
+    }
 
     fn protection() -> Protection {
         let guard = Guard::builder("https://h/mcp")

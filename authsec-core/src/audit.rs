@@ -108,8 +108,14 @@ pub mod checks {
 /// not free (60 ns a read on some virtual machines), so nobody pays for it unasked.
 #[inline]
 pub(crate) fn clock_start() -> Option<Instant> {
-    (metric::latency_enabled() || tracing::enabled!(target: AUDIT_TARGET, tracing::Level::INFO))
-        .then(Instant::now)
+    observed().then(Instant::now)
+}
+
+/// Whether a decision has more readers than the decisions counter: the audit event is enabled
+/// or the latency histogram is on.
+#[inline]
+pub(crate) fn observed() -> bool {
+    metric::latency_enabled() || tracing::enabled!(target: AUDIT_TARGET, tracing::Level::INFO)
 }
 
 /// Records one decision: the audit event (when a subscriber wants it) and the metrics.

@@ -285,6 +285,52 @@ impl Guard {
         Some((trail, result))
     }
 
+    /// The first half of [`Protection`](crate::Protection)'s warm lane: the caller of a token
+    /// in the verified-token cache and not expired, on a Guard whose checks 3 to 5 for a
+    /// `tools/call` come down to its tool's scopes (no policy, no revocation check, no live
+    /// manifest, no scopes required of every request). `None` leaves the request to the
+    /// checks, which decide everything else.
+    #[inline]
+    pub(crate) fn warm_caller(&self, token: &[u8]) -> Option<Principal> {
+        let inner = &*self.inner;
+        if inner.policy.is_some()
+            || inner.revocation.is_some()
+            || inner.manifest_source.is_some()
+            || !inner.required_scopes.is_empty()
+        {
+            return None;
+        }
+        let principal = inner.tokens.as_ref()?.get(&TokenBytes(token))?;
+        let now = inner.clock.now();
+        principal
+            .expires_at()
+            .is_some_and(|exp| now < exp.saturating_add(inner.leeway))
+            .then_some(principal)
+    }
+
+    /// The second half: whether the checks would allow [`warm_caller`](Self::warm_caller)'s
+    /// caller one `tools/call` of `tool`. Its session, if it names one, is already bound to
+    /// the caller, and the tool is in the manifest with a rule the caller's scopes satisfy.
+    /// `false` leaves the request to the checks (which also bind a new session).
+    #[inline]
+    pub(crate) fn warm_allows(
+        &self,
+        caller: &Principal,
+        tool: &str,
+        session_id: Option<&str>,
+    ) -> bool {
+        let inner = &*self.inner;
+        if let Some(session_id) = session_id
+            && inner.sessions.get(session_id).as_deref() != Some(caller.subject())
+        {
+            return false;
+        }
+        inner
+            .manifest
+            .rule_for(tool)
+            .is_some_and(|rule| rule.is_satisfied_by(caller.scopes()))
+    }
+
     /// Whether [`check_now`](Self::check_now) can answer: check 4 is live introspection, so a
     /// Guard with a [`RevocationCheck`] always awaits, and so does one whose [`Policy`] does not
     /// [decide at once](Policy::decides_now).
