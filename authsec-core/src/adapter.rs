@@ -530,8 +530,9 @@ impl Protection {
     /// rule, the audit event's fields). It answers only an allow that the checks would give,
     /// on a Guard and for a request where nothing else could change that answer; `None`
     /// sends the request through the checks, which decide everything else, denials included
-    /// (`tests/check_now.rs` compares the two). It steps aside when the audit event or the
-    /// latency histogram wants the decision, behind a trusted proxy, and for a query string.
+    /// (the `warm_lane` tests below compare the two request by request). It steps aside when
+    /// the audit event or the latency histogram wants the decision, behind a trusted proxy,
+    /// and for a query string.
     #[inline]
     fn warm_tool_call<H: RequestHeaders + ?Sized>(
         &self,
