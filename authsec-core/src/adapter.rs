@@ -512,14 +512,17 @@ impl Protection {
         if !self.guard.checks_synchronously() {
             return None;
         }
-        if let Some(verdict) = self.warm_tool_call(request) {
-            return Some(verdict);
-        }
         let started = audit::clock_start();
         let classified = match self.classify(request, started) {
             Ok(classified) => classified,
             Err(verdict) => return Some(verdict),
         };
+        // Nobody reads this decision's duration or audit event: the warm lane may answer.
+        if started.is_none()
+            && let Some(verdict) = self.warm_tool_call(&classified, request)
+        {
+            return Some(verdict);
+        }
         let access = classified.access(request);
         let ruled = self.guard.check_now_lean(&access)?;
         Some(self.conclude(ruled, &access, started))
@@ -529,37 +532,31 @@ impl Protection {
     /// from the verified-token cache, allowed without the checks' bookkeeping (the deciding
     /// rule, the audit event's fields). It answers only an allow that the checks would give,
     /// on a Guard and for a request where nothing else could change that answer; `None`
-    /// sends the request through the checks, which decide everything else, denials included
-    /// (the `warm_lane` tests below compare the two request by request). It steps aside when
-    /// the audit event or the latency histogram wants the decision, behind a trusted proxy,
-    /// and for a query string.
+    /// sends the request on through the checks, which decide everything else, denials
+    /// included (the `warm_lane` tests below compare the two request by request). It reads
+    /// the request as classified for the checks, so nothing is read twice, and looks at the
+    /// cache only for a single `tools/call`. `check_now` asks it only when neither the audit
+    /// event nor the latency histogram wants the decision; it steps aside behind a trusted
+    /// proxy and for a query string.
     #[inline]
     fn warm_tool_call<H: RequestHeaders + ?Sized>(
         &self,
+        classified: &Classified<'_>,
         request: &IncomingRequest<'_, H>,
     ) -> Option<Verdict> {
-        let body = request.body?;
-        if request.query.is_some() || !self.guard.trusted_proxies().is_empty() || audit::observed()
-        {
+        if request.query.is_some() || !self.guard.trusted_proxies().is_empty() {
             return None;
         }
-        let headers = request.headers;
-        let token = match headers.known(KnownHeader::Authorization) {
-            (Some(value), false) => bearer_credentials(Authorization::One(value), None).ok()??,
-            _ => return None,
-        };
-        // The cache first: a new token goes to the checks before its body is read.
-        let caller = self.guard.warm_caller(token)?;
-        let mcp_headers = McpHeaders {
-            method: headers.known_text(KnownHeader::McpMethod),
-            name: headers.known_text(KnownHeader::McpName),
-        };
-        let mcp = classify(body, mcp_headers).ok()?;
-        let [message] = mcp.messages() else {
+        let [message] = classified.mcp.as_ref()?.messages() else {
             return None;
         };
         let tool = message.tool.as_deref().filter(|_| message.is_tool_call())?;
-        let session_id = headers.known_text(KnownHeader::McpSessionId);
+        let Authorization::One(value) = classified.authorization else {
+            return None;
+        };
+        let token = bearer_credentials(Authorization::One(value), None).ok()??;
+        let caller = self.guard.warm_caller(token)?;
+        let session_id = request.headers.known_text(KnownHeader::McpSessionId);
         if !self.guard.warm_allows(&caller, tool, session_id) {
             return None;
         }
@@ -567,7 +564,7 @@ impl Protection {
         Some(Verdict::Allow {
             principal: caller,
             lists_tools: false,
-            client_ip: request.peer,
+            client_ip: classified.client_ip,
         })
     }
 
@@ -1000,7 +997,11 @@ mod tests {
                     .body(Some(body.as_bytes()));
                 // Warm the token (and bind what the checks bind), then ask both.
                 protection.check(&request).await;
-                let lane = protection.warm_tool_call(&request).map(|v| described(&v));
+                let lane = protection
+                    .classify(&request, None)
+                    .ok()
+                    .and_then(|classified| protection.warm_tool_call(&classified, &request))
+                    .map(|v| described(&v));
                 let checked = described(&protection.check(&request).await);
                 if let Some(lane) = &lane {
                     assert_eq!(lane, &checked, "{headers:?} {query:?} {body}");
