@@ -23,6 +23,7 @@ use authsec_bench::contenders::{self, Contender};
 use authsec_bench::fixture::{Fixture, TOOLS_CALL_BODY};
 use authsec_bench::load::{self, LoadResult};
 use authsec_bench::report;
+use authsec_bench::rmcp::{self, RmcpContender};
 use authsec_tests::dev_issuer::SigningAlgorithm;
 use serde_json::json;
 
@@ -74,11 +75,29 @@ fn main() {
             .map(|contender| (contender.id(), actix::serve(contender, &fixture))),
     );
 
+    // A real MCP server (rmcp), unprotected and wrapped by authsec.
+    servers.extend(
+        RmcpContender::ALL
+            .into_iter()
+            .filter(|contender| wanted(contender.id()))
+            .map(|contender| {
+                let served = rmcp::service(contender, &fixture);
+                (contender.id(), server_runtime.block_on(load::serve(served)))
+            }),
+    );
+
     // Every contender accepts the token (and authsec's cache is warm from here on).
     for (contender, addr) in &servers {
-        let status =
-            load::one_request(*addr, &fixture.token, TOOLS_CALL_BODY).expect("loopback request");
+        let (status, response) =
+            load::one_exchange(*addr, &fixture.token, TOOLS_CALL_BODY).expect("loopback request");
         assert_eq!(status, 200, "{contender:?} must accept the token");
+        // rmcp answers a JSON-RPC error with 200 too: the tool itself must have answered.
+        if contender.starts_with("rmcp_") {
+            assert!(
+                response.contains(rmcp::TOOLS_CALL_ANSWER),
+                "{contender:?} must run the tool, and answered {response:?}"
+            );
+        }
     }
     if !full {
         println!(

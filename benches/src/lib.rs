@@ -12,7 +12,8 @@
 //!   dev issuer over loopback) and the memory of the verified-token cache with 1M tokens.
 //! - `benches/loopback.rs`: `wrk` against each contender served on 127.0.0.1.
 //!
-//! The contenders are described in [`contenders`] (axum) and [`actix`] (actix-web). In-process figures are the CPU time of the
+//! The contenders are described in [`contenders`] (axum), [`actix`] (actix-web) and [`rmcp`]
+//! (a real MCP server, over loopback only). In-process figures are the CPU time of the
 //! benchmark thread ([`cpu`]), so that other work on the shared machine inflates them less.
 #![deny(unsafe_code)]
 
@@ -24,3 +25,4 @@ pub mod evict;
 pub mod fixture;
 pub mod load;
 pub mod report;
+pub mod rmcp;

@@ -152,8 +152,9 @@ fn latency_ms(value: &str) -> Option<f64> {
     }
 }
 
-/// One request over a fresh connection (the smoke check when `wrk` is absent): the status.
-pub fn one_request(addr: SocketAddr, token: &str, body: &str) -> std::io::Result<u16> {
+/// One `POST /mcp` over a fresh connection (the smoke check, which needs no `wrk`): the
+/// response's status and its whole text (head and body), to check what the server answered.
+pub fn one_exchange(addr: SocketAddr, token: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
@@ -163,11 +164,12 @@ pub fn one_request(addr: SocketAddr, token: &str, body: &str) -> std::io::Result
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    response
+    let status = response
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    Ok((status, response))
 }
 
 #[cfg(test)]

@@ -455,6 +455,15 @@ impl Results {
         }
 
         rows.extend(request_rows(post, "request_actix", &ACTIX_CONTENDERS, true));
+        // A real MCP server (rmcp), over loopback only.
+        if !self.loopback["contenders"][RMCP_CONTENDERS[0].0].is_null() {
+            rows.extend(request_rows(
+                "POST tools/call to an rmcp server",
+                "request_rmcp",
+                &RMCP_CONTENDERS,
+                true,
+            ));
+        }
 
         // 2. The same with a GET: no body to classify, the token check alone.
         let axum_get: Vec<(&str, &str)> = AXUM_CONTENDERS
@@ -705,7 +714,7 @@ impl Results {
     /// such run showed 0.98× for a contender that is ~0.8× in quiet ones).
     fn loopback_warning(&self) -> String {
         let mut text = String::new();
-        for baseline in ["unprotected", "actix_unprotected"] {
+        for baseline in ["unprotected", "actix_unprotected", RMCP_CONTENDERS[0].0] {
             let data = &self.loopback["contenders"][baseline];
             let (Some(min), Some(max)) = (
                 data["requests_per_sec_min"].as_f64(),
@@ -734,7 +743,11 @@ impl Results {
                 .zip(data["server_kernel_us"].as_f64())
         };
         let mut lines = String::new();
-        for contenders in [&AXUM_CONTENDERS[..], &ACTIX_CONTENDERS[..]] {
+        for contenders in [
+            &AXUM_CONTENDERS[..],
+            &ACTIX_CONTENDERS[..],
+            &RMCP_CONTENDERS[..],
+        ] {
             let base = cpu(contenders[0].0).map(|(user, kernel)| user + kernel);
             for (id, label) in contenders {
                 let Some((user, kernel)) = cpu(id) else {
@@ -895,6 +908,16 @@ const ACTIX_CONTENDERS: [(&str, &str); 3] = [
     (
         "actix_authsec_no_cache",
         "authsec-actix, cache off (every request verified)",
+    ),
+];
+
+/// The rmcp rows (authsec-bench's `rmcp` module: a real MCP server, loopback only), baseline
+/// first.
+const RMCP_CONTENDERS: [(&str, &str); 2] = [
+    ("rmcp_unprotected", "unprotected rmcp server (baseline)"),
+    (
+        "rmcp_authsec",
+        "**authsec** wrapping the rmcp server, warm token (cached)",
     ),
 ];
 
@@ -1080,6 +1103,53 @@ mod tests {
         assert!(
             table.contains("| × unprotected req/s (median of the rounds' ratios; middle half) |")
         );
+    }
+
+    #[test]
+    fn rmcp_rows_are_paired_with_the_rmcp_server_and_only_shown_when_measured() {
+        let run = |median: f64, rps: &[f64], user: f64| {
+            json!({
+                "requests_per_sec": median,
+                "requests_per_sec_min": rps.iter().copied().fold(f64::INFINITY, f64::min),
+                "requests_per_sec_max": rps.iter().copied().fold(0.0, f64::max),
+                "p99_ms": 2.0,
+                "server_user_us": user,
+                "server_kernel_us": 8.0,
+                "runs": rps.iter().map(|r| json!({"requests_per_sec": r})).collect::<Vec<_>>(),
+            })
+        };
+        let report = results(
+            Value::Null,
+            json!({"contenders": {
+                "unprotected": run(100_000.0, &[100_000.0; 4], 4.0),
+                "rmcp_unprotected": run(20_000.0, &[20_000.0, 18_000.0, 22_000.0, 20_000.0], 40.0),
+                "rmcp_authsec": run(19_300.0, &[19_600.0, 17_100.0, 22_000.0, 19_000.0], 42.0),
+            }}),
+        );
+        let table = report.table();
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|line| line.starts_with("| POST tools/call to an rmcp server: "))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| POST tools/call to an rmcp server: unprotected rmcp server (baseline) | — | — | — | — | 20000 (18000–22000) | 1.00× (1.00–1.00) | 2.00 |",
+                "| POST tools/call to an rmcp server: **authsec** wrapping the rmcp server, warm token (cached) | — | — | — | — | 19300 (17100–22000) | 0.96× (0.95–0.98) | 2.00 |",
+            ],
+            "{table}"
+        );
+        let cpu = report.loopback_cpu_text();
+        assert!(
+            cpu.contains("  +2.00 µs, 0.96× the baseline's requests per CPU second"),
+            "{cpu}"
+        );
+        // No rmcp figures (a loopback run of other contenders): no rmcp rows.
+        let without = results(
+            Value::Null,
+            json!({"contenders": {"unprotected": run(100_000.0, &[100_000.0], 4.0)}}),
+        );
+        assert!(!without.table().contains("rmcp"));
     }
 
     #[test]
