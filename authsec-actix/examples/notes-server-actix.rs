@@ -28,70 +28,25 @@
 //! `authsec-axum/examples/notes-policy.toml` (authsec-policy's format), built into the binary
 //! and checked at start-up.
 //!
-//! rmcp has no actix transport, so [`mcp`] bridges: it hands the request (with the
-//! [`Principal`] from the [`Authenticated`] extractor in its extensions) to rmcp's
-//! `StreamableHttpService::handle` and streams the answer back. MCP itself (sessions, SSE,
+//! rmcp has no actix transport, so [`mcp`] hands each request to rmcp's
+//! `StreamableHttpService` through `authsec_actix::rmcp::serve` (the crate's `rmcp` feature),
+//! with the `Principal` that the middleware put in its extensions. MCP itself (sessions, SSE,
 //! JSON-RPC) is rmcp's, exactly as in the axum example.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_LENGTH, HeaderValue, TRANSFER_ENCODING};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use authsec_actix::{Authenticated, Authsec, DEFAULT_MAX_BODY_BYTES, metadata_service};
-use http_body::Body as _;
-use http_body_util::{BodyDataStream, BodyExt, Full};
+use authsec_actix::{Authsec, DEFAULT_MAX_BODY_BYTES, metadata_service};
 
 #[path = "../../authsec-axum/examples/notes/mod.rs"]
 mod notes;
 
 use notes::NotesMcp;
 
-/// The bridge: one actix request in, rmcp's answer out. The body was already bounded and
-/// classified by the `Authsec` middleware; the caller comes from its extractor.
-async fn mcp(
-    request: HttpRequest,
-    body: web::Bytes,
-    // `None` only for the AuthSec in-band profile's handshake pass-through (initialize or
-    // ping with a token that failed validation): rmcp answers those without a caller.
-    caller: Option<Authenticated>,
-    service: web::Data<NotesMcp>,
-) -> HttpResponse {
-    let mut forwarded = http::Request::builder()
-        .method(request.method().as_str())
-        .uri(request.uri().to_string());
-    for (name, value) in request.headers() {
-        forwarded = forwarded.header(name.as_str(), value.as_bytes());
-    }
-    let Ok(mut forwarded) = forwarded.body(Full::new(body)) else {
-        return HttpResponse::BadRequest().body("unforwardable request");
-    };
-    if let Some(Authenticated(caller)) = caller {
-        forwarded.extensions_mut().insert(caller);
-    }
-
-    let (parts, body) = service.handle(forwarded).await.into_parts();
-    let status =
-        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = HttpResponse::build(status);
-    for (name, value) in &parts.headers {
-        // actix frames the body itself.
-        if name.as_str() == CONTENT_LENGTH.as_str() || name.as_str() == TRANSFER_ENCODING.as_str() {
-            continue;
-        }
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            response.append_header((name.as_str(), value));
-        }
-    }
-    if body.size_hint().exact().is_some() {
-        // A JSON answer (or an empty one): send it with its length.
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(never) => match never {},
-        };
-        response.body(bytes)
-    } else {
-        // An SSE stream: forward each event as it comes.
-        response.streaming(BodyDataStream::new(body))
-    }
+/// rmcp's answer to one request. The body was already bounded and classified by the `Authsec`
+/// middleware; `authsec_actix::rmcp::serve` hands rmcp the caller's `Principal` with it
+/// (none only for the AuthSec in-band profile's handshake pass-through: initialize or ping with
+/// a token that failed validation, which rmcp answers without a caller).
+async fn mcp(request: HttpRequest, body: web::Bytes, service: web::Data<NotesMcp>) -> HttpResponse {
+    authsec_actix::rmcp::serve(&service, &request, body).await
 }
 
 #[actix_web::main]

@@ -41,14 +41,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! actix-web has no MCP server of its own; the crate's `notes-server-actix` example serves rmcp's
-//! Streamable HTTP service through a small bridge handler.
+//! actix-web has no MCP server of its own, and rmcp has no actix-web transport: with the `rmcp`
+//! feature, `rmcp::serve` hands a request to rmcp's Streamable HTTP service, the caller's
+//! [`Principal`] with it (the crate's `notes-server-actix` example serves its tools that way).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod extract;
 mod metadata;
 mod middleware;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod sse;
 
 pub use authsec_core::{Guard, Principal};
