@@ -75,14 +75,16 @@ fn main() {
             .map(|contender| (contender.id(), actix::serve(contender, &fixture))),
     );
 
-    // A real MCP server (rmcp), unprotected and wrapped by authsec.
+    // A real MCP server (rmcp), unprotected and behind authsec, on axum and on actix-web.
     servers.extend(
         RmcpContender::ALL
             .into_iter()
             .filter(|contender| wanted(contender.id()))
             .map(|contender| {
-                let served = rmcp::service(contender, &fixture);
-                (contender.id(), server_runtime.block_on(load::serve(served)))
+                (
+                    contender.id(),
+                    rmcp::serve(contender, &fixture, &server_runtime),
+                )
             }),
     );
 

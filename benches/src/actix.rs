@@ -143,12 +143,18 @@ where
 /// Serves `contender` on an ephemeral loopback port: an `HttpServer` with one worker, in a
 /// thread of its own (its own actix System) for the rest of the process.
 pub fn serve(contender: ActixContender, fixture: &Fixture) -> SocketAddr {
-    let guard = contender.guard(fixture);
+    serve_routes(contender.guard(fixture), routes)
+}
+
+/// Serves `routes` on an ephemeral loopback port, behind authsec-actix with `guard` (`None`:
+/// unprotected): an `HttpServer` with one worker, in a thread of its own (its own actix
+/// System) for the rest of the process.
+pub fn serve_routes(guard: Option<Guard>, routes: fn(&mut web::ServiceConfig)) -> SocketAddr {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let bound = match guard {
-                None => HttpServer::new(|| App::new().configure(routes))
+                None => HttpServer::new(move || App::new().configure(routes))
                     .workers(1)
                     .disable_signals()
                     .bind(("127.0.0.1", 0))

@@ -455,14 +455,17 @@ impl Results {
         }
 
         rows.extend(request_rows(post, "request_actix", &ACTIX_CONTENDERS, true));
-        // A real MCP server (rmcp), over loopback only.
-        if !self.loopback["contenders"][RMCP_CONTENDERS[0].0].is_null() {
-            rows.extend(request_rows(
-                "POST tools/call to an rmcp server",
-                "request_rmcp",
-                &RMCP_CONTENDERS,
-                true,
-            ));
+        // A real MCP server (rmcp), on axum and on actix-web, over loopback only.
+        for (kind, contenders) in [
+            ("POST tools/call to an rmcp server", &RMCP_CONTENDERS),
+            (
+                "POST tools/call to an rmcp server on actix-web",
+                &RMCP_ACTIX_CONTENDERS,
+            ),
+        ] {
+            if !self.loopback["contenders"][contenders[0].0].is_null() {
+                rows.extend(request_rows(kind, "request_rmcp", contenders, true));
+            }
         }
 
         // 2. The same with a GET: no body to classify, the token check alone.
@@ -714,7 +717,12 @@ impl Results {
     /// such run showed 0.98× for a contender that is ~0.8× in quiet ones).
     fn loopback_warning(&self) -> String {
         let mut text = String::new();
-        for baseline in ["unprotected", "actix_unprotected", RMCP_CONTENDERS[0].0] {
+        for baseline in [
+            "unprotected",
+            "actix_unprotected",
+            RMCP_CONTENDERS[0].0,
+            RMCP_ACTIX_CONTENDERS[0].0,
+        ] {
             let data = &self.loopback["contenders"][baseline];
             let (Some(min), Some(max)) = (
                 data["requests_per_sec_min"].as_f64(),
@@ -747,6 +755,7 @@ impl Results {
             &AXUM_CONTENDERS[..],
             &ACTIX_CONTENDERS[..],
             &RMCP_CONTENDERS[..],
+            &RMCP_ACTIX_CONTENDERS[..],
         ] {
             let base = cpu(contenders[0].0).map(|(user, kernel)| user + kernel);
             for (id, label) in contenders {
@@ -918,6 +927,18 @@ const RMCP_CONTENDERS: [(&str, &str); 2] = [
     (
         "rmcp_authsec",
         "**authsec** wrapping the rmcp server, warm token (cached)",
+    ),
+];
+
+/// The same rmcp server on actix-web (`authsec_actix::rmcp::serve`), baseline first.
+const RMCP_ACTIX_CONTENDERS: [(&str, &str); 2] = [
+    (
+        "rmcp_actix_unprotected",
+        "unprotected rmcp server on actix-web (baseline)",
+    ),
+    (
+        "rmcp_actix_authsec",
+        "**authsec-actix** before the rmcp server, warm token (cached)",
     ),
 ];
 
@@ -1124,6 +1145,8 @@ mod tests {
                 "unprotected": run(100_000.0, &[100_000.0; 4], 4.0),
                 "rmcp_unprotected": run(20_000.0, &[20_000.0, 18_000.0, 22_000.0, 20_000.0], 40.0),
                 "rmcp_authsec": run(19_300.0, &[19_600.0, 17_100.0, 22_000.0, 19_000.0], 42.0),
+                "rmcp_actix_unprotected": run(25_000.0, &[25_000.0; 4], 36.0),
+                "rmcp_actix_authsec": run(24_000.0, &[24_000.0, 23_000.0, 25_000.0, 24_000.0], 37.0),
             }}),
         );
         let table = report.table();
@@ -1136,6 +1159,18 @@ mod tests {
             [
                 "| POST tools/call to an rmcp server: unprotected rmcp server (baseline) | — | — | — | — | 20000 (18000–22000) | 1.00× (1.00–1.00) | 2.00 |",
                 "| POST tools/call to an rmcp server: **authsec** wrapping the rmcp server, warm token (cached) | — | — | — | — | 19300 (17100–22000) | 0.96× (0.95–0.98) | 2.00 |",
+            ],
+            "{table}"
+        );
+        let actix_rows: Vec<&str> = table
+            .lines()
+            .filter(|line| line.starts_with("| POST tools/call to an rmcp server on actix-web: "))
+            .collect();
+        assert_eq!(
+            actix_rows,
+            [
+                "| POST tools/call to an rmcp server on actix-web: unprotected rmcp server on actix-web (baseline) | — | — | — | — | 25000 (25000–25000) | 1.00× (1.00–1.00) | 2.00 |",
+                "| POST tools/call to an rmcp server on actix-web: **authsec-actix** before the rmcp server, warm token (cached) | — | — | — | — | 24000 (23000–25000) | 0.96× (0.95–0.97) | 2.00 |",
             ],
             "{table}"
         );
