@@ -1150,24 +1150,23 @@ mod tests {
             }}),
         );
         let table = report.table();
-        let rows: Vec<&str> = table
-            .lines()
-            .filter(|line| line.starts_with("| POST tools/call to an rmcp server: "))
-            .collect();
+        let rows = |prefix: &str| -> Vec<String> {
+            table
+                .lines()
+                .filter(|line| line.starts_with(prefix))
+                .map(str::to_owned)
+                .collect()
+        };
         assert_eq!(
-            rows,
+            rows("| POST tools/call to an rmcp server: "),
             [
                 "| POST tools/call to an rmcp server: unprotected rmcp server (baseline) | — | — | — | — | 20000 (18000–22000) | 1.00× (1.00–1.00) | 2.00 |",
                 "| POST tools/call to an rmcp server: **authsec** wrapping the rmcp server, warm token (cached) | — | — | — | — | 19300 (17100–22000) | 0.96× (0.95–0.98) | 2.00 |",
             ],
             "{table}"
         );
-        let actix_rows: Vec<&str> = table
-            .lines()
-            .filter(|line| line.starts_with("| POST tools/call to an rmcp server on actix-web: "))
-            .collect();
         assert_eq!(
-            actix_rows,
+            rows("| POST tools/call to an rmcp server on actix-web: "),
             [
                 "| POST tools/call to an rmcp server on actix-web: unprotected rmcp server on actix-web (baseline) | — | — | — | — | 25000 (25000–25000) | 1.00× (1.00–1.00) | 2.00 |",
                 "| POST tools/call to an rmcp server on actix-web: **authsec-actix** before the rmcp server, warm token (cached) | — | — | — | — | 24000 (23000–25000) | 0.96× (0.95–0.97) | 2.00 |",
